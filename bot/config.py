@@ -1,0 +1,84 @@
+"""Typed configuration, parsed once from the environment (prefix ``BOT_``) and ``.env``.
+
+Every part of the app receives the values it needs from one `Settings` object built in
+`bot.app`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class SamplingDefaults(BaseSettings):
+    """Global sampling defaults; admins override them per server, channel or conversation."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_DEFAULT_", extra="ignore")
+
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, ge=0.0, le=1.0)
+    top_k: int = Field(40, ge=0, le=1000)
+    min_p: float = Field(0.05, ge=0.0, le=1.0)
+    repeat_penalty: float = Field(1.1, ge=0.5, le=2.0)
+    max_tokens: int = Field(512, ge=1, le=8192)
+    seed: int = Field(-1, ge=-1, le=2**31 - 1)
+    system_prompt: str = Field(
+        "You are a helpful, friendly assistant in a community chat. Answer clearly and concisely.",
+        max_length=4000,
+    )
+
+
+class Settings(BaseSettings):
+    """Everything the bot needs to start. Unset URLs mean "start an embedded server"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    redis_url: str | None = Field(None, description="Redis 6.2+/Valkey URL; unset: embedded")
+    database_url: str | None = Field(None, description="PostgreSQL+pgvector URL; unset: embedded")
+    model_path: Path | None = Field(None, description="GGUF chat model; unset: bundled SmolLM2")
+    data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
+    discord_token: SecretStr | None = None
+    telegram_token: SecretStr | None = None
+    log_level: LogLevel = "WARNING"
+
+    # Inference pool.
+    worker_slots: int = Field(4, ge=1, le=64)
+    context_size: int = Field(4096, ge=256, le=131072)
+    embedded_worker: bool = Field(
+        True, description="run a worker inside the app; turn off when a worker pool runs elsewhere"
+    )
+
+    # Conversations and quotas.
+    conversation_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    user_requests_per_minute: int = Field(12, ge=1)
+    scope_requests_per_minute: int = Field(120, ge=1)
+    max_message_chars: int = Field(16000, ge=1)
+
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "BOT_REDIS_URL must start with redis://, rediss:// or unix:// "
+                "(or be unset to use the embedded server)"
+            )
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "BOT_DATABASE_URL must start with postgresql:// "
+                "(or be unset to use the embedded server)"
+            )
+        return value or None
