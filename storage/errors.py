@@ -1,9 +1,9 @@
 """Errors raised by `storage`. Foreign exceptions (redis, psycopg, OS) are translated here.
 
-    StorageError                 base class; its message says what to do
-    ├── DataDirError             the data directory cannot be created or written
-    ├── ServiceStartError        an embedded server failed to start
-    └── ServiceUnavailable       a configured server cannot be reached
+StorageError                 base class; its message says what to do
+├── DataDirError             the data directory cannot be created or written
+├── ServiceStartError        an embedded server failed to start
+└── ServiceUnavailable       a configured server cannot be reached
 """
 
 

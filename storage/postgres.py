@@ -44,9 +44,7 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> AsyncC
 async def apply_migrations(pool: AsyncConnectionPool) -> int:
     """Run migrations not yet applied; return the schema version."""
     async with pool.connection() as conn:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
-        )
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
         # One app at a time migrates; others wait here and then find nothing to do.
         await conn.execute("SELECT pg_advisory_lock(7215301)")
         try:

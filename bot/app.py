@@ -1,0 +1,121 @@
+"""The one place that starts, wires and stops every part of the bot.
+
+`App` is an async context manager: entering it starts the embedded servers that no URL
+replaces, connects to Redis and PostgreSQL, starts an in-process inference worker when
+no separate pool is configured, and builds the chat service. Leaving it stops all of
+that in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+
+import redis.asyncio as aioredis
+from langgraph_checkpoint_plainredis import AsyncRedisSaver
+
+from agent_graph.agent import Agent
+from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings, SettingsService
+from bot.config import Settings
+from inference.chat_model import PoolChatModel
+from inference.client import InferenceClient
+from inference.embedded import EmbeddedWorker
+from inference.model_files import resolve_model_path
+from storage.conversation_lock import ConversationLocks
+from storage.datadir import ensure_writable_dir
+from storage.embedded_postgres import EmbeddedPostgres
+from storage.embedded_redis import EmbeddedRedis
+from storage.postgres import open_pool
+from storage.quotas import RateLimiter
+from storage.redis_conn import open_redis
+from storage.settings_store import RedisSettingsStore
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = AsyncExitStack()
+        self.redis_url = ""
+        self.database_url = ""
+
+    async def __aenter__(self) -> App:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        settings = self.settings
+        # Check the model before starting anything slow, so a bad path fails at once.
+        model_path = resolve_model_path(settings.model_path) if settings.embedded_worker else None
+        data_dir = ensure_writable_dir(settings.data_dir)
+        # Both servers start at once; wait for both before failing so that one which did
+        # start is registered for shutdown.
+        results = await asyncio.gather(
+            self._redis_url(data_dir), self._database_url(data_dir), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        self.redis_url, self.database_url = str(results[0]), str(results[1])
+        self.redis = await open_redis(self.redis_url)
+        self._stack.push_async_callback(self.redis.aclose)
+        self.pg_pool = await open_pool(self.database_url)
+        self._stack.push_async_callback(self.pg_pool.close)
+        if model_path is not None:
+            worker = EmbeddedWorker(
+                self.redis_url,
+                model_path,
+                slots=settings.worker_slots,
+                n_ctx=settings.context_size,
+            )
+            await self._stack.enter_async_context(worker)
+        # The checkpointer stores binary blobs: it needs a client that does not decode.
+        raw_redis = aioredis.from_url(self.redis_url, decode_responses=False)
+        self._stack.push_async_callback(raw_redis.aclose)
+        checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
+        model = PoolChatModel(client=InferenceClient(self.redis))
+        self.chat = ChatService(
+            agent=Agent(model, checkpointer),
+            settings=SettingsService(
+                RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
+            ),
+            limiter=RateLimiter(self.redis),
+            locks=ConversationLocks(self.redis),
+            limits=ServiceLimits(
+                max_message_chars=settings.max_message_chars,
+                user_requests_per_minute=settings.user_requests_per_minute,
+                scope_requests_per_minute=settings.scope_requests_per_minute,
+                context_tokens=settings.context_size,
+            ),
+        )
+
+    async def _redis_url(self, data_dir: Path) -> str:
+        if self.settings.redis_url:
+            return self.settings.redis_url
+        server = EmbeddedRedis(data_dir / "redis")
+        await self._stack.enter_async_context(server)
+        return server.url
+
+    async def _database_url(self, data_dir: Path) -> str:
+        if self.settings.database_url:
+            return self.settings.database_url
+        server = EmbeddedPostgres(data_dir / "postgres")
+        await self._stack.enter_async_context(server)
+        return server.url

@@ -1,0 +1,185 @@
+"""The platform-neutral chat service: one request in, one streamed reply out.
+
+Every adapter (terminal, Discord, Telegram) hands requests here. The service owns what
+they share: quotas, one generation in flight per conversation, cancellation, settings,
+and turning failures into a message for the person who asked. A failure in one request
+never stops the service from serving the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
+from bot.chat_settings import ChatSettings, SettingsService
+from bot.errors import BotError, ConversationBusy, InvalidRequest, RateLimited
+from bot.reply_sink import ReplySink
+from bot.scope import Scope
+from inference.errors import InferenceError
+from storage.conversation_lock import ConversationLocks, Lease
+from storage.quotas import RateLimiter
+
+log = logging.getLogger(__name__)
+
+# How often a running generation checks for a /cancel from another process and
+# refreshes its conversation lease.
+_WATCH_INTERVAL_S = 0.25
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    max_message_chars: int = 16000
+    user_requests_per_minute: int = 12
+    scope_requests_per_minute: int = 120
+    context_tokens: int = 4096
+
+
+class ChatService:
+    def __init__(
+        self,
+        agent: Agent,
+        settings: SettingsService,
+        limiter: RateLimiter,
+        locks: ConversationLocks,
+        limits: ServiceLimits,
+    ) -> None:
+        self.agent = agent
+        self.settings = settings
+        self._limiter = limiter
+        self._locks = locks
+        self._limits = limits
+        self._local_cancels: dict[str, asyncio.Event] = {}
+
+    # -- chat ------------------------------------------------------------------------
+    async def chat(self, scope: Scope, text: str, sink: ReplySink) -> None:
+        """Answer `text` in `scope`'s conversation, streaming into `sink`.
+
+        Problems the person can fix (empty message, quota, busy) go to `sink.fail`.
+        """
+        try:
+            message = self._check_message(text)
+            await self._check_quotas(scope)
+            lease = await self._locks.acquire(scope.conversation_key)
+            if lease is None:
+                raise ConversationBusy(
+                    "I'm still answering the last message here; wait for it, or send /cancel"
+                )
+        except BotError as exc:
+            await sink.fail(str(exc))
+            return
+        async with lease:
+            await self._run_turn(scope, message, lease, sink)
+
+    async def cancel(self, scope: Scope) -> bool:
+        """Stop the generation in flight in `scope`'s conversation; False when there is none."""
+        local = self._local_cancels.get(scope.conversation_key)
+        if local is not None:
+            local.set()
+        remote = await self._locks.request_cancel(scope.conversation_key)
+        return local is not None or remote
+
+    async def reset(self, scope: Scope) -> None:
+        await self.agent.reset(scope.conversation_key)
+
+    def _check_message(self, text: str) -> str:
+        message = text.strip()
+        if not message:
+            raise InvalidRequest("Your message is empty; type something to ask.")
+        limit = self._limits.max_message_chars
+        if len(message) > limit:
+            raise InvalidRequest(
+                f"Your message is {len(message)} characters; the limit is {limit}. "
+                "Shorten it or send it in parts."
+            )
+        return message
+
+    async def _check_quotas(self, scope: Scope) -> None:
+        user = await self._limiter.hit(
+            f"quota:{scope.user_key}", self._limits.user_requests_per_minute, 60.0
+        )
+        if not user.allowed:
+            raise RateLimited(
+                f"Slow down: you have sent {self._limits.user_requests_per_minute} messages "
+                f"this minute. Try again in {user.retry_after_s:.0f} s.",
+                user.retry_after_s,
+            )
+        server = await self._limiter.hit(
+            f"quota:{scope.server_key}", self._limits.scope_requests_per_minute, 60.0
+        )
+        if not server.allowed:
+            raise RateLimited(
+                "Slow down: this community has used its share of answers this minute. "
+                f"Try again in {server.retry_after_s:.0f} s.",
+                server.retry_after_s,
+            )
+
+    def _turn_settings(self, chat: ChatSettings) -> TurnSettings:
+        sampling = {
+            "temperature": chat.temperature,
+            "top_p": chat.top_p,
+            "top_k": chat.top_k,
+            "min_p": chat.min_p,
+            "repeat_penalty": chat.repeat_penalty,
+            "max_tokens": chat.max_tokens,
+            "seed": chat.seed,
+        }
+        # The history gets what the context holds after the answer and the system prompt.
+        system_tokens = len(chat.system_prompt) // 3 + 16
+        budget = max(256, self._limits.context_tokens - chat.max_tokens - system_tokens)
+        return TurnSettings(chat.system_prompt, sampling, history_budget=budget)
+
+    async def _run_turn(self, scope: Scope, message: str, lease: Lease, sink: ReplySink) -> None:
+        key = scope.conversation_key
+        cancelled = asyncio.Event()
+        self._local_cancels[key] = cancelled
+        await sink.start()
+        try:
+            turn = self._turn_settings(await self.settings.resolve(scope))
+            generation = asyncio.create_task(self._pump(key, message, turn, sink))
+            watcher = asyncio.create_task(self._watch(key, lease, cancelled))
+            try:
+                await asyncio.wait({generation, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (generation, watcher):
+                    if not task.done():
+                        task.cancel()
+                for task in (generation, watcher):
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if watcher.done() and not watcher.cancelled() and watcher.exception():
+                raise watcher.exception()  # type: ignore[misc]
+            if not generation.cancelled():
+                generation.result()  # re-raise a failure of the generation
+                await sink.finish()
+            else:
+                await sink.finish(note="(stopped by /cancel)")
+        except (BotError, InferenceError) as exc:
+            await sink.fail(str(exc))
+        except Exception:
+            log.exception("reply failed in %s", key)
+            await sink.fail("Something went wrong while answering; please try again.")
+        finally:
+            self._local_cancels.pop(key, None)
+
+    async def _pump(self, key: str, message: str, turn: TurnSettings, sink: ReplySink) -> None:
+        async for event in self.agent.stream_reply(key, message, turn):
+            if isinstance(event, TextDelta):
+                await sink.append(event.text)
+            elif isinstance(event, ToolEvent):
+                await sink.tool_status(event.name, event.result)
+
+    async def _watch(self, key: str, lease: Lease, cancelled: asyncio.Event) -> None:
+        """Return when this turn should stop: a local or a cross-process /cancel."""
+        ticks = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancelled.wait(), timeout=_WATCH_INTERVAL_S)
+                return
+            if await self._locks.cancel_requested(key):
+                return
+            ticks += 1
+            if ticks % 20 == 0:
+                await lease.refresh()

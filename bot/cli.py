@@ -1,0 +1,85 @@
+"""`python -m bot`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from bot.app import App
+from bot.config import Settings
+from bot.terminal_adapter import TerminalChat
+from inference.errors import InferenceError
+from storage.errors import StorageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A self-hosted LLM chat bot. Configuration comes from BOT_* environment "
+        "variables or .env; with none set, everything runs embedded on this machine.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chat = commands.add_parser(
+        "chat",
+        help="chat in the terminal (reads one message from stdin when it is not a terminal)",
+    )
+    chat.add_argument(
+        "--conversation", default="default", help="conversation name (default: 'default')"
+    )
+    commands.add_parser(
+        "serve", help="run the Discord and Telegram adapters whose tokens are configured"
+    )
+    return parser
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BOT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"configuration error: {problems}") from None
+
+
+async def run_chat(settings: Settings, conversation: str) -> int:
+    interactive = sys.stdin.isatty()
+    # Read piped input before starting anything, so an empty pipe fails fast.
+    piped = "" if interactive else sys.stdin.read()
+    async with App(settings) as app:
+        chat = TerminalChat(app.chat, conversation)
+        if interactive:
+            return await chat.run_interactive()
+        return await chat.run_once(piped)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        # Platform adapters are not part of this release yet; say so plainly.
+        print(
+            "serve: the Discord and Telegram adapters are not available yet; "
+            "use `python -m bot chat`",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return asyncio.run(run_chat(settings, args.conversation))
+    except (StorageError, InferenceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

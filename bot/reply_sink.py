@@ -1,0 +1,42 @@
+"""Where a streamed reply goes. Each adapter implements one `ReplySink` per reply.
+
+The chat service calls `start()` once, then `append()` for each text delta and
+`tool_status()` for each tool step, then exactly one of `finish()` or `fail()`.
+A sink knows its platform's limits (message length, edit pacing) and uses
+`bot.splitter` to cut long replies.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class ReplySink(ABC):
+    """One reply in progress, on one platform."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """A reply is coming (show "typing...", make a placeholder message)."""
+
+    @abstractmethod
+    async def append(self, text: str) -> None:
+        """More text of the reply."""
+
+    @abstractmethod
+    async def tool_status(self, name: str, detail: str) -> None:
+        """The agent is using a tool, e.g. ("web_search", "llama.cpp batching")."""
+
+    @abstractmethod
+    async def finish(self, note: str = "") -> None:
+        """The reply is complete; `note` (e.g. "stopped by /cancel") may be shown after it."""
+
+    @abstractmethod
+    async def fail(self, message: str) -> None:
+        """The reply could not be made; `message` says why and what to do."""
+
+
+async def send_text(sink: ReplySink, text: str) -> None:
+    """Send a whole, non-streamed reply (command output) through `sink`."""
+    await sink.start()
+    await sink.append(text)
+    await sink.finish()

@@ -1,0 +1,103 @@
+"""The wire format between clients and workers, all in Redis.
+
+- Jobs go into one stream (`JOBS_STREAM`), read by the consumer group `WORKER_GROUP`, so
+  any number of workers share them. A job is acknowledged after its last chunk is written.
+- Each job's output goes to its own stream (`output_stream(job_id)`), bounded and
+  expiring, so a client that reconnects resumes from the last entry id it saw.
+- A client cancels a job by setting `cancel_key(job_id)`; the worker checks it while
+  generating.
+- Workers announce themselves with an expiring hash under `worker_key(name)`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JOBS_STREAM = "inference:jobs"
+WORKER_GROUP = "workers"
+WORKER_KEY_PREFIX = "inference:worker:"
+OUTPUT_MAXLEN = 4096
+OUTPUT_TTL_S = 600
+CANCEL_TTL_S = 600
+WORKER_HEARTBEAT_TTL_S = 15
+
+
+def output_stream(job_id: str) -> str:
+    return f"inference:out:{job_id}"
+
+
+def cancel_key(job_id: str) -> str:
+    return f"inference:cancel:{job_id}"
+
+
+def worker_key(name: str) -> str:
+    return f"{WORKER_KEY_PREFIX}{name}"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Job:
+    """A chat completion request: OpenAI-style messages plus sampling values."""
+
+    messages: list[dict[str, Any]]
+    sampling: dict[str, Any]
+    job_id: str = field(default_factory=new_job_id)
+    scope: str = ""
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "id": self.job_id,
+            "messages": json.dumps(self.messages),
+            "sampling": json.dumps(self.sampling),
+            "scope": self.scope,
+        }
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Job:
+        return cls(
+            job_id=fields["id"],
+            messages=json.loads(fields["messages"]),
+            sampling=json.loads(fields.get("sampling") or "{}"),
+            scope=fields.get("scope", ""),
+        )
+
+
+ChunkKind = Literal["delta", "done", "error"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One entry of a job's output stream."""
+
+    kind: ChunkKind
+    text: str = ""
+    finish_reason: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def to_fields(self) -> dict[str, str]:
+        fields: dict[str, str] = {"kind": self.kind}
+        if self.text:
+            fields["text"] = self.text
+        if self.finish_reason:
+            fields["finish_reason"] = self.finish_reason
+        if self.usage:
+            fields["usage"] = json.dumps(self.usage)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> Chunk:
+        kind = fields.get("kind", "error")
+        if kind not in ("delta", "done", "error"):
+            kind = "error"
+        return cls(
+            kind=kind,  # type: ignore[arg-type]
+            text=fields.get("text", ""),
+            finish_reason=fields.get("finish_reason", ""),
+            usage=json.loads(fields["usage"]) if "usage" in fields else {},
+        )
