@@ -95,7 +95,7 @@ class CommandHandler:
         settings = self._service.settings
         if action == "show":
             lines = [
-                f"{shown.name} = {shown.value!r}  ({shown.source})"
+                f"{shown.name} = {shown.text}  ({shown.source})"
                 for shown in await settings.show(scope)
             ]
             return "Settings here:\n" + "\n".join(lines)

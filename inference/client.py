@@ -43,35 +43,18 @@ class InferenceClient:
         return workers
 
     async def stream(
-        self,
-        messages: list[dict[str, Any]],
-        sampling: dict[str, Any],
-        *,
-        scope: str = "",
-        job_id: str | None = None,
-        resume_from: str = "0-0",
+        self, messages: list[dict[str, Any]], sampling: dict[str, Any], *, scope: str = ""
     ) -> AsyncIterator[Chunk]:
-        """Submit a job (unless resuming `job_id`) and yield its chunks until it ends.
+        """Submit a job and yield its chunks until it ends. Closing the iterator early
+        cancels the job on the worker."""
+        job_id = await self.submit(messages, sampling, scope=scope)
+        async for chunk in self.follow(job_id):
+            yield chunk
 
-        Closing the iterator early cancels the job on the worker.
-        """
-        params = SamplingParams.parse(sampling)  # fail fast, before queueing
-        if not messages:
-            raise InvalidJob("a job needs at least one message")
-        job = Job(messages=messages, sampling=params.model_dump(mode="json"), scope=scope)
-        if job_id is None:
-            if not await self.live_workers():
-                raise PoolUnavailable(
-                    "no inference worker is running; start one with "
-                    "`python -m inference.worker`, or enable BOT_EMBEDDED_WORKER"
-                )
-            await self._redis.xadd(
-                JOBS_STREAM,
-                job.to_fields(),  # type: ignore[arg-type]
-                maxlen=JOBS_MAXLEN,
-                approximate=True,
-            )
-            job_id = job.job_id
+    async def follow(self, job_id: str, resume_from: str = "0-0") -> AsyncIterator[Chunk]:
+        """Yield the chunks of a submitted job after entry `resume_from`, until it ends:
+        a client that lost its connection resumes from the last entry id it saw.
+        Closing the iterator early cancels the job."""
         finished = False
         try:
             async for chunk in self._read(job_id, resume_from):
@@ -86,6 +69,27 @@ class InferenceClient:
             if not finished:
                 with contextlib.suppress(RedisError, asyncio.CancelledError):
                     await self.cancel(job_id)
+
+    async def submit(
+        self, messages: list[dict[str, Any]], sampling: dict[str, Any], *, scope: str = ""
+    ) -> str:
+        """Queue a job and return its id. Bad values fail here, before queueing."""
+        params = SamplingParams.parse(sampling)
+        if not messages:
+            raise InvalidJob("a job needs at least one message")
+        if not await self.live_workers():
+            raise PoolUnavailable(
+                "no inference worker is running; start one with "
+                "`python -m inference.worker`, or enable BOT_EMBEDDED_WORKER"
+            )
+        job = Job(messages=messages, sampling=params.model_dump(mode="json"), scope=scope)
+        await self._redis.xadd(
+            JOBS_STREAM,
+            job.to_fields(),  # type: ignore[arg-type]
+            maxlen=JOBS_MAXLEN,
+            approximate=True,
+        )
+        return job.job_id
 
     async def cancel(self, job_id: str) -> None:
         await self._redis.set(cancel_key(job_id), "1", ex=CANCEL_TTL_S)
@@ -110,4 +114,4 @@ class InferenceClient:
             waited = 0.0
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id
-                yield Chunk.from_fields(fields)
+                yield Chunk.from_fields(fields, entry_id)

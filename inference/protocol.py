@@ -79,6 +79,8 @@ class Chunk:
     text: str = ""
     finish_reason: str = ""
     usage: dict[str, int] = field(default_factory=dict)
+    # The entry's id in the output stream (not sent): where a reconnecting client resumes.
+    entry_id: str = field(default="", compare=False)
 
     def to_fields(self) -> dict[str, str]:
         fields: dict[str, str] = {"kind": self.kind}
@@ -91,7 +93,7 @@ class Chunk:
         return fields
 
     @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> Chunk:
+    def from_fields(cls, fields: dict[str, str], entry_id: str = "") -> Chunk:
         kind = fields.get("kind", "error")
         if kind not in ("delta", "done", "error"):
             kind = "error"
@@ -100,4 +102,5 @@ class Chunk:
             text=fields.get("text", ""),
             finish_reason=fields.get("finish_reason", ""),
             usage=json.loads(fields["usage"]) if "usage" in fields else {},
+            entry_id=entry_id,
         )

@@ -101,6 +101,10 @@ class Worker:
         if self.startup_error is not None:
             self.stop()
             raise self.startup_error
+        # Announce at once, so a client started right after sees a live pool.
+        client = self._client()
+        self._heartbeat(client)
+        client.close()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -139,6 +143,13 @@ class Worker:
                         entry = self._read_new(client, consumer)
                     if entry is not None:
                         self._serve(client, engine, consumer, *entry)
+                except ResponseError as exc:
+                    if "NOGROUP" in str(exc):
+                        # Redis lost the group (flushed, or restarted without persistence).
+                        ensure_group(client)
+                    else:
+                        log.error("worker slot %s: Redis refused a command: %s", consumer, exc)
+                        self.stop_event.wait(1.0)
                 except RedisError as exc:
                     log.warning("worker slot %s lost Redis (%s); retrying", consumer, exc)
                     self.stop_event.wait(1.0)

@@ -18,11 +18,11 @@ from bot.reply_sink import ReplySink
 class ScriptedChatModel(BaseChatModel):
     """Answers with queued replies, word by word, and records every call it gets.
 
-    `enqueue("text")` adds a reply; with none queued it answers "ok". `token_delay_s`
-    makes streaming slow enough to cancel mid-reply.
+    `enqueue("text")` adds a reply, `enqueue(SomeError())` a failure; with none queued it
+    answers "ok". `token_delay_s` makes streaming slow enough to cancel mid-reply.
     """
 
-    replies: list[str] = Field(default_factory=list)
+    replies: list[str | Exception] = Field(default_factory=list)
     calls: list[dict[str, Any]] = Field(default_factory=list)
     token_delay_s: float = 0.0
 
@@ -30,7 +30,7 @@ class ScriptedChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted"
 
-    def enqueue(self, *replies: str) -> None:
+    def enqueue(self, *replies: str | Exception) -> None:
         self.replies.extend(replies)
 
     async def _astream(
@@ -42,6 +42,8 @@ class ScriptedChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         self.calls.append({"messages": list(messages), "kwargs": dict(kwargs)})
         reply = self.replies.pop(0) if self.replies else "ok"
+        if isinstance(reply, Exception):
+            raise reply
         words = reply.split(" ")
         for index, word in enumerate(words):
             if self.token_delay_s:

@@ -1,0 +1,172 @@
+"""The worker pool with the real SmolLM2 model and real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from inference.client import InferenceClient
+from inference.engine import LlamaEngine
+from inference.errors import InvalidJob, JobFailed, PoolUnavailable
+from inference.model_files import resolve_model_path
+from inference.protocol import JOBS_STREAM, Chunk, Job, output_stream
+from inference.worker import Worker, WorkerConfig
+
+GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 24}
+QUESTIONS = ["What is the capital of France?", "Name a colour.", "Say hello."]
+
+
+def ask(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}]
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    return resolve_model_path(None)
+
+
+def start_worker(redis_url: str, model_path: Path, **config: object) -> Worker:
+    factory = functools.partial(LlamaEngine, model_path, n_ctx=1024)
+    worker = Worker(
+        WorkerConfig(redis_url=redis_url, **config),  # type: ignore[arg-type]
+        factory,
+        model_name=model_path.stem,
+    )
+    worker.start()
+    return worker
+
+
+@pytest.fixture
+def worker(redis_client: aioredis.Redis, redis_url: str, model_path: Path) -> Iterator[Worker]:
+    worker = start_worker(redis_url, model_path, slots=2, name="test-worker")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+async def client(redis_client: aioredis.Redis) -> AsyncIterator[InferenceClient]:
+    yield InferenceClient(redis_client, first_chunk_timeout_s=60)
+
+
+async def complete(client: InferenceClient, question: str, **sampling: object) -> list[Chunk]:
+    return [chunk async for chunk in client.stream(ask(question), {**GREEDY, **sampling})]
+
+
+def text_of(chunks: list[Chunk]) -> str:
+    return "".join(chunk.text for chunk in chunks if chunk.kind == "delta")
+
+
+@pytest.mark.model
+async def test_a_job_streams_text_then_done(worker, client) -> None:
+    chunks = await complete(client, QUESTIONS[0])
+    deltas = [chunk for chunk in chunks if chunk.kind == "delta"]
+    assert len(deltas) > 1
+    assert text_of(chunks).strip()
+    assert chunks[-1].kind == "done"
+    assert chunks[-1].finish_reason in ("stop", "length")
+    assert chunks[-1].usage["completion_tokens"] == len(deltas)
+
+
+@pytest.mark.model
+async def test_concurrent_jobs_each_get_their_own_text(worker, client) -> None:
+    alone = [text_of(await complete(client, question)) for question in QUESTIONS]
+    together = await asyncio.gather(*(complete(client, question) for question in QUESTIONS))
+    assert [text_of(chunks) for chunks in together] == alone
+    assert len(set(alone)) == len(alone)
+
+
+@pytest.mark.model
+async def test_closing_the_stream_cancels_the_job_and_frees_the_slot(
+    worker, client, redis_client
+) -> None:
+    stream = client.stream(ask("Tell me a very long story."), {**GREEDY, "max_tokens": 2000})
+    first = await anext(stream)
+    assert first.kind == "delta"
+    await stream.aclose()  # the requester went away
+    deadline = time.monotonic() + 20
+    job_output = None
+    while time.monotonic() < deadline:
+        keys = [key async for key in redis_client.scan_iter(match="inference:out:*")]
+        entries = [await redis_client.xrevrange(key, count=1) for key in keys]
+        finished = [entry for entry in entries if entry and entry[0][1].get("kind") == "done"]
+        if finished:
+            job_output = finished[0][0][1]
+            break
+        await asyncio.sleep(0.1)
+    assert job_output is not None and job_output["finish_reason"] == "cancelled"
+    # Both slots serve again.
+    answers = await asyncio.gather(complete(client, QUESTIONS[1]), complete(client, QUESTIONS[2]))
+    assert all(chunks[-1].kind == "done" for chunks in answers)
+
+
+@pytest.mark.model
+async def test_bad_sampling_is_refused_before_queueing(worker, client, redis_client) -> None:
+    with pytest.raises(InvalidJob, match="temperature"):
+        await complete(client, "hi", temperature=9)
+    with pytest.raises(InvalidJob, match="top_k"):
+        await complete(client, "hi", top_k="many")
+    assert await redis_client.xlen(JOBS_STREAM) == 0
+
+
+@pytest.mark.model
+async def test_a_malformed_job_fails_alone(worker, client, redis_client) -> None:
+    bad = Job(messages=ask("hi"), sampling={"temperature": -3})
+    await redis_client.xadd(JOBS_STREAM, bad.to_fields())
+    good = asyncio.create_task(complete(client, QUESTIONS[0]))
+    with pytest.raises(JobFailed, match="temperature"):
+        async for _ in client.follow(bad.job_id):
+            pass
+    assert (await good)[-1].kind == "done"
+
+
+@pytest.mark.model
+async def test_a_prompt_longer_than_the_context_fails_alone(worker, client) -> None:
+    with pytest.raises(JobFailed, match="too long"):
+        await complete(client, "word " * 3000)
+    assert (await complete(client, QUESTIONS[0]))[-1].kind == "done"
+
+
+@pytest.mark.model
+async def test_a_reconnecting_client_resumes_where_it_left(worker, client, redis_client) -> None:
+    job = Job(messages=ask(QUESTIONS[0]), sampling=GREEDY)
+    await redis_client.xadd(JOBS_STREAM, job.to_fields())
+    full = [chunk async for chunk in client.follow(job.job_id)]
+    assert [chunk.entry_id for chunk in full] == [
+        entry_id for entry_id, _ in await redis_client.xrange(output_stream(job.job_id))
+    ]
+    rest = [chunk async for chunk in client.follow(job.job_id, resume_from=full[2].entry_id)]
+    assert rest == full[3:]
+
+
+@pytest.mark.model
+async def test_a_job_left_by_a_stopped_worker_is_finished_by_another(
+    redis_client, redis_url, model_path, client
+) -> None:
+    first = start_worker(redis_url, model_path, slots=1, name="first", claim_idle_ms=1000)
+    stream = client.stream(ask("Tell me a story."), {**GREEDY, "max_tokens": 200})
+    assert (await anext(stream)).kind == "delta"
+    first.stop()  # leaves the job pending, as a crashed worker would
+    second = start_worker(redis_url, model_path, slots=1, name="second", claim_idle_ms=1000)
+    try:
+        rest = [chunk async for chunk in stream]
+    finally:
+        second.stop()
+    assert rest[-1].kind == "done"
+    assert await redis_client.xpending(JOBS_STREAM, "workers") == {
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
+    }
+
+
+async def test_no_worker_means_a_clear_error(redis_client) -> None:
+    client = InferenceClient(redis_client)
+    with pytest.raises(PoolUnavailable, match=r"python -m inference\.worker"):
+        await anext(client.stream(ask("hi"), GREEDY))
