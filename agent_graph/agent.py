@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -72,6 +72,20 @@ class Agent:
     async def history(self, thread_id: str) -> list[BaseMessage]:
         state = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})
         return list(state.values.get("messages", []))
+
+    async def record_partial_reply(self, thread_id: str, text: str) -> None:
+        """Store the part of an answer that was shown before it was stopped.
+
+        A stopped turn leaves the person's message without an answer; without this the
+        next turn would see two questions in a row and none of the text people read.
+        """
+        history = await self.history(thread_id)
+        if not history or not isinstance(history[-1], HumanMessage):
+            return  # the answer was stored after all
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+        await self._graph.aupdate_state(
+            config, {"messages": [AIMessage(text or "(stopped)")]}, as_node=MODEL_NODE
+        )
 
     async def reset(self, thread_id: str) -> None:
         await self._checkpointer.adelete_thread(thread_id)

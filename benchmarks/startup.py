@@ -68,7 +68,8 @@ def main() -> None:
         for index in range(args.runs):
             fresh.append(time_to_first_token(Path(scratch) / f"fresh-{index}"))
             warm.append(time_to_first_token(warm_dir))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    python = platform.python_version()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {python}")
     print(f"runs: {args.runs} each (medians; min-max in brackets)\n")
     print("| data dir | first token (s) | process exit (s) |")
     print("| --- | --- | --- |")

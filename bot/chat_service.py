@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
 from bot.chat_settings import ChatSettings, SettingsService
-from bot.errors import BotError, ConversationBusy, InvalidRequest, RateLimited
+from bot.errors import ConversationBusy, InvalidRequest, RateLimited
+from bot.failures import describe_failure
 from bot.reply_sink import ReplySink
 from bot.scope import Scope
-from inference.errors import InferenceError
 from storage.conversation_lock import ConversationLocks, Lease
 from storage.quotas import RateLimiter
-
-log = logging.getLogger(__name__)
 
 # How often a running generation checks for a /cancel from another process and
 # refreshes its conversation lease.
@@ -67,11 +64,14 @@ class ChatService:
                 raise ConversationBusy(
                     "I'm still answering the last message here; wait for it, or send /cancel"
                 )
-        except BotError as exc:
-            await sink.fail(str(exc))
+        except Exception as exc:
+            await sink.fail(describe_failure(exc, f"checks in {scope.conversation_key}"))
             return
-        async with lease:
-            await self._run_turn(scope, message, lease, sink)
+        try:
+            async with lease:
+                await self._run_turn(scope, message, lease, sink)
+        except Exception as exc:  # releasing the lease failed: the reply itself is done
+            describe_failure(exc, f"releasing {scope.conversation_key}")
 
     async def cancel(self, scope: Scope) -> bool:
         """Stop the generation in flight in `scope`'s conversation; False when there is none."""
@@ -138,7 +138,8 @@ class ChatService:
         await sink.start()
         try:
             turn = self._turn_settings(await self.settings.resolve(scope))
-            generation = asyncio.create_task(self._pump(key, message, turn, sink))
+            shown: list[str] = []  # the text the person has seen so far
+            generation = asyncio.create_task(self._pump(key, message, turn, sink, shown))
             watcher = asyncio.create_task(self._watch(key, lease, cancelled))
             try:
                 await asyncio.wait({generation, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,18 +156,20 @@ class ChatService:
                 generation.result()  # re-raise a failure of the generation
                 await sink.finish()
             else:
+                # Keep what was shown, so the history matches what people read.
+                await self.agent.record_partial_reply(key, "".join(shown))
                 await sink.finish(note="(stopped by /cancel)")
-        except (BotError, InferenceError) as exc:
-            await sink.fail(str(exc))
-        except Exception:
-            log.exception("reply failed in %s", key)
-            await sink.fail("Something went wrong while answering; please try again.")
+        except Exception as exc:
+            await sink.fail(describe_failure(exc, f"a reply in {key}"))
         finally:
             self._local_cancels.pop(key, None)
 
-    async def _pump(self, key: str, message: str, turn: TurnSettings, sink: ReplySink) -> None:
+    async def _pump(
+        self, key: str, message: str, turn: TurnSettings, sink: ReplySink, shown: list[str]
+    ) -> None:
         async for event in self.agent.stream_reply(key, message, turn):
             if isinstance(event, TextDelta):
+                shown.append(event.text)
                 await sink.append(event.text)
             elif isinstance(event, ToolEvent):
                 await sink.tool_status(event.name, event.result)

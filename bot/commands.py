@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from bot.chat_service import ChatService
 from bot.chat_settings import SETTING_SPECS
-from bot.errors import BotError, InvalidRequest
+from bot.errors import InvalidRequest
+from bot.failures import describe_failure
 from bot.reply_sink import ReplySink, send_text
 from bot.scope import Scope, SettingLevel
 
@@ -70,8 +71,8 @@ class CommandHandler:
     async def handle(self, scope: Scope, text: str, sink: ReplySink) -> None:
         try:
             reply = await self._dispatch(scope, parse_command(text))
-        except BotError as exc:
-            await sink.fail(str(exc))
+        except Exception as exc:
+            await sink.fail(describe_failure(exc, f"command {text[:40]!r}"))
             return
         await send_text(sink, reply)
 

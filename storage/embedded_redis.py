@@ -8,7 +8,6 @@ listens on a Unix socket only; a second app on the same data directory reuses it
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import subprocess
 import time
@@ -81,8 +80,14 @@ class EmbeddedRedis:
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
         try:
+            # A session of its own: Ctrl-C in the terminal (which stops an answer) must
+            # not reach the server.
             self._process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # it logs to redis.log
+                start_new_session=True,
             )
         except OSError as exc:
             raise ServiceStartError(f"cannot run the embedded redis-server: {exc}") from exc
@@ -112,9 +117,6 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        with contextlib.suppress(ValueError):
-            if process.stderr:
-                process.stderr.close()
 
     @property
     def owns_server(self) -> bool:

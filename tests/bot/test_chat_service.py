@@ -15,6 +15,7 @@ from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
 from bot.config import SamplingDefaults
+from bot.failures import STORAGE_DOWN
 from bot.scope import Role, Scope
 from inference.errors import PoolUnavailable
 from storage.conversation_lock import ConversationLocks
@@ -106,6 +107,9 @@ async def test_one_generation_per_conversation_and_cancel(service, model) -> Non
     await asyncio.wait_for(running, timeout=10)
     assert first.finish_note == "(stopped by /cancel)"
     assert 0 < len(first.text.split()) < 200
+    # The history keeps what people saw of the stopped answer.
+    history = await service.agent.history(ALICE.conversation_key)
+    assert [m.text for m in history] == ["write a lot", first.text]
     # The conversation is free again.
     model.token_delay_s = 0
     assert (await ask(service, BOB, "now?")).failure is None
@@ -180,3 +184,21 @@ async def test_model_failures_are_reported_and_service_goes_on(service, model) -
     unavailable = await ask(service, ALICE, "hi")
     assert unavailable.failure == "no inference worker is running"  # says what to fix
     assert (await ask(service, ALICE, "hi again")).failure is None
+
+
+async def test_storage_outage_is_reported_and_does_not_crash(tmp_path, model) -> None:
+    dead = aioredis.from_url(f"unix://{tmp_path}/gone.sock", decode_responses=True)
+    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
+    service = ChatService(
+        agent=Agent(model, AsyncRedisSaver(client=dead)),
+        settings=SettingsService(RedisSettingsStore(dead), defaults),
+        limiter=RateLimiter(dead),
+        locks=ConversationLocks(dead),
+        limits=ServiceLimits(),
+    )
+    chat = await ask(service, ALICE, "hello?")
+    assert chat.failure == STORAGE_DOWN
+    shown = await command(service, ALICE, "/settings show")
+    assert shown.failure == STORAGE_DOWN
+    assert model.calls == []
+    await dead.aclose()
