@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -15,9 +14,10 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk
 from pydantic import ConfigDict, Field
 
+from inference.async_chat_model import AsyncOnlyChatModel
 from inference.client import InferenceClient
 
 # Sampling keys a caller may pass per call (`model.astream(messages, temperature=0.2)`).
@@ -37,7 +37,7 @@ def to_openai_message(message: BaseMessage) -> dict[str, Any]:
     return {"role": role, "content": message.text}
 
 
-class PoolChatModel(BaseChatModel):
+class PoolChatModel(AsyncOnlyChatModel):
     """Chat model backed by `InferenceClient`; only the async API is available."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -84,37 +84,3 @@ class PoolChatModel(BaseChatModel):
                         },
                     )
                 )
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        merged: AIMessageChunk | None = None
-        async for piece in self._astream(messages, stop, run_manager, **kwargs):
-            merged = piece.message if merged is None else merged + piece.message  # type: ignore[assignment,operator]
-        message = AIMessage(
-            content=merged.content if merged else "",
-            response_metadata=merged.response_metadata if merged else {},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        raise NotImplementedError("PoolChatModel is async only: use ainvoke/astream")
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        raise NotImplementedError("PoolChatModel is async only: use ainvoke/astream")

@@ -7,21 +7,20 @@ long). A second app on the same directory reuses the running server.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import warnings
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from storage.datadir import ensure_writable_dir
 from storage.errors import ServiceStartError
+from storage.lifecycle import BlockingService
 
 log = logging.getLogger(__name__)
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(BlockingService):
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._server: Any = None
@@ -53,15 +52,3 @@ class EmbeddedPostgres:
         if server is not None:
             # Stops the server when this is the last process using it.
             server.cleanup()
-
-    async def __aenter__(self) -> EmbeddedPostgres:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

