@@ -152,3 +152,19 @@ def test_out_of_range_default_is_a_configuration_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "temperature" in result.stderr.lower()
     assert "2" in result.stderr
+
+
+async def test_configured_urls_replace_the_embedded_servers(
+    tmp_path: Path, redis_url: str, database_url: str, redis_client: aioredis.Redis
+) -> None:
+    data = tmp_path / "data"
+    settings = settings_for(
+        data, redis_url=redis_url, database_url=database_url, embedded_worker=False
+    )
+    async with App(settings) as app:
+        assert app.redis_url == redis_url and app.database_url == database_url
+        sink = RecordingSink()
+        await app.chat.chat(LOCAL, "hello", sink)
+    # Nothing embedded was started, and with no worker in the pool the reply says so.
+    assert not (data / "redis").exists() and not (data / "postgres").exists()
+    assert sink.failure is not None and "python -m inference.worker" in sink.failure
