@@ -83,7 +83,7 @@ class App:
                 self.redis_url,
                 model_path,
                 slots=settings.worker_slots,
-                n_ctx=settings.context_size,
+                ctx_per_slot=settings.context_size,
             )
             await self._stack.enter_async_context(worker)
         # The checkpointer stores binary blobs: it needs a client that does not decode.

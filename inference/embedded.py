@@ -7,17 +7,18 @@ import functools
 from pathlib import Path
 from types import TracebackType
 
-from inference.engine import LlamaEngine
+from inference.llama_backend import BackendConfig
+from inference.model_runner import ModelRunner
 from inference.worker import Worker, WorkerConfig
 
 
 class EmbeddedWorker:
     def __init__(
-        self, redis_url: str, model_path: Path, *, slots: int, n_ctx: int, name: str = ""
+        self, redis_url: str, model_path: Path, *, slots: int, ctx_per_slot: int, name: str = ""
     ) -> None:
-        factory = functools.partial(LlamaEngine, model_path, n_ctx=n_ctx)
-        config = WorkerConfig(redis_url=redis_url, slots=slots, name=name)
-        self.worker = Worker(config, factory, model_name=model_path.stem)
+        backend = BackendConfig(model_path=model_path, slots=slots, ctx_per_slot=ctx_per_slot)
+        config = WorkerConfig(redis_url=redis_url, name=name)
+        self.worker = Worker(config, functools.partial(ModelRunner, backend))
 
     async def __aenter__(self) -> EmbeddedWorker:
         await asyncio.to_thread(self.worker.start)

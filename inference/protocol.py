@@ -7,6 +7,8 @@
 - A client cancels a job by setting `cancel_key(job_id)`; the worker checks it while
   generating.
 - Workers announce themselves with an expiring hash under `worker_key(name)`.
+- A job that failed on several workers goes to `DEAD_LETTER_STREAM` with the reason,
+  and its requester gets an error chunk.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Literal
 
 JOBS_STREAM = "inference:jobs"
 WORKER_GROUP = "workers"
+DEAD_LETTER_STREAM = "inference:dead"
+DEAD_LETTER_MAXLEN = 10_000
 WORKER_KEY_PREFIX = "inference:worker:"
 OUTPUT_MAXLEN = 4096
 OUTPUT_TTL_S = 600

@@ -1,13 +1,18 @@
 """The inference worker: takes jobs from the Redis Stream and streams completions back.
 
-A worker runs `slots` threads; each owns one engine (one llama.cpp context) and serves
-one job at a time, so a worker serves `slots` conversations at once. Jobs are read
-through a consumer group and acknowledged only after their final chunk is written. A
-slot that is generating re-claims its job every few seconds, which keeps the job's idle
-time low; a job whose worker died goes idle and another worker claims it.
+One worker process holds one model and one llama.cpp context with `slots` sequences,
+driven by one loop in one thread (a llama.cpp context is not thread-safe). Each turn of
+the loop admits new jobs into free slots, runs one batched decode step for every running
+job, and writes what each produced to its output stream in one pipelined round trip.
+
+Queue semantics: jobs are read through a consumer group and acknowledged only after
+their final chunk is written. While a job runs, the worker re-claims it every few
+seconds, which keeps its idle time low; a job whose worker died goes idle and another
+worker claims it (`XAUTOCLAIM`). A job delivered more than `max_deliveries` times goes
+to the dead-letter stream and its requester gets a clear error.
 
 Run standalone with `python -m inference.worker --model PATH --slots N`, or inside the
-app (`EmbeddedWorker`) when no separate pool is configured.
+app (`inference.embedded.EmbeddedWorker`) when no separate pool is configured.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError, ResponseError
 
-from inference.engine import Engine, Finish
+from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
+from inference.model_runner import ModelRunner
 from inference.protocol import (
+    DEAD_LETTER_MAXLEN,
+    DEAD_LETTER_STREAM,
     JOBS_STREAM,
     OUTPUT_MAXLEN,
     OUTPUT_TTL_S,
@@ -44,21 +52,22 @@ from inference.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[], Engine]
+RunnerFactory = Callable[[], ModelRunner]
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     redis_url: str
     name: str = ""
-    slots: int = 1
     # A pending job idle this long belongs to a dead worker and may be claimed.
-    claim_idle_ms: int = 30_000
-    # Deliveries after which a job is given up on, so a poison job cannot loop forever.
+    claim_idle_ms: int = 15_000
+    # Deliveries after which a job is dead-lettered, so a poison job cannot loop forever.
     max_deliveries: int = 3
-    # How often a generating slot refreshes its claim and checks for cancellation.
+    # How often running jobs are re-claimed (must be well under claim_idle_ms).
     keepalive_s: float = 2.0
-    cancel_check_every: int = 8
+    # How often running jobs are checked for cancellation.
+    cancel_check_s: float = 0.05
+    heartbeat_s: float = 2.0
 
     @property
     def worker_name(self) -> str:
@@ -73,125 +82,129 @@ def ensure_group(client: redis.Redis) -> None:
             raise
 
 
+@dataclass
+class _Stats:
+    jobs_done: int = 0
+    job_seconds: float = 0.0  # summed wall time of finished jobs, for "busy, about N s"
+
+
 class Worker:
-    def __init__(self, config: WorkerConfig, engine_factory: EngineFactory, model_name: str):
+    def __init__(self, config: WorkerConfig, runner_factory: RunnerFactory) -> None:
         self.config = config
-        self.engine_factory = engine_factory
-        self.model_name = model_name
+        self.runner_factory = runner_factory
         self.stop_event = threading.Event()
-        self.ready = threading.Barrier(config.slots + 1)
-        self._threads: list[threading.Thread] = []
-        self._busy = 0
-        self._busy_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
         self.startup_error: BaseException | None = None
+        self.model_name = ""
+        self.slots = 0
+        self._entries: dict[str, str] = {}  # job id -> stream entry id, for running jobs
+        self._started_at: dict[str, float] = {}
+        self._stats = _Stats()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        """Start the slot threads and return once each has loaded its engine."""
+        """Load the model and start serving; returns once the model is loaded."""
         client = self._client()
         ensure_group(client)
         client.close()
-        for index in range(self.config.slots):
-            thread = threading.Thread(
-                target=self._run_slot, args=(index,), name=f"worker-slot-{index}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-        self.ready.wait()
+        self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
+        self._thread.start()
+        self._ready.wait()
         if self.startup_error is not None:
-            self.stop()
+            self._thread.join()
             raise self.startup_error
-        # Announce at once, so a client started right after sees a live pool.
-        client = self._client()
-        self._heartbeat(client)
-        client.close()
 
     def stop(self) -> None:
+        """Stop serving. Running jobs stay pending for another worker to finish."""
         self.stop_event.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        self._threads.clear()
-        with contextlib.suppress(RedisError):
-            client = self._client()
-            client.delete(worker_key(self.config.worker_name))
-            client.close()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None
 
     def _client(self) -> redis.Redis:
         return redis.Redis.from_url(self.config.redis_url, decode_responses=True)
 
-    # -- slots -----------------------------------------------------------------------
-    def _run_slot(self, index: int) -> None:
-        consumer = f"{self.config.worker_name}/{index}"
+    # -- the loop ----------------------------------------------------------------------
+    def _run(self) -> None:
         try:
-            engine = self.engine_factory()
+            runner = self.runner_factory()
         except BaseException as exc:  # reported to start() through startup_error
             self.startup_error = exc
-            self.ready.wait()
+            self._ready.set()
             return
-        self.ready.wait()
+        self.model_name = runner.model_name
+        self.slots = runner.free_slots
         client = self._client()
-        last_claim_scan = 0.0
         try:
-            while not self.stop_event.is_set():
-                try:
-                    self._heartbeat(client)
-                    entry = None
-                    if time.monotonic() - last_claim_scan > self.config.claim_idle_ms / 3000:
-                        last_claim_scan = time.monotonic()
-                        entry = self._claim_abandoned(client, consumer)
-                    if entry is None:
-                        entry = self._read_new(client, consumer)
-                    if entry is not None:
-                        self._serve(client, engine, consumer, *entry)
-                except ResponseError as exc:
-                    if "NOGROUP" in str(exc):
-                        # Redis lost the group (flushed, or restarted without persistence).
-                        ensure_group(client)
-                    else:
-                        log.error("worker slot %s: Redis refused a command: %s", consumer, exc)
-                        self.stop_event.wait(1.0)
-                except RedisError as exc:
-                    log.warning("worker slot %s lost Redis (%s); retrying", consumer, exc)
-                    self.stop_event.wait(1.0)
+            self._heartbeat(client, runner)
+            self._ready.set()
+            self._serve(client, runner)
         finally:
+            runner.close()
+            with contextlib.suppress(RedisError):
+                client.delete(worker_key(self.config.worker_name))
             client.close()
 
-    def _heartbeat(self, client: redis.Redis) -> None:
-        key = worker_key(self.config.worker_name)
-        with self._busy_lock:
-            busy = self._busy
-        client.hset(
-            key,
-            mapping={
-                "model": self.model_name,
-                "slots": self.config.slots,
-                "busy": busy,
-                "seen": f"{time.time():.3f}",
-            },
-        )
-        client.expire(key, WORKER_HEARTBEAT_TTL_S)
+    def _serve(self, client: redis.Redis, runner: ModelRunner) -> None:
+        consumer = self.config.worker_name
+        last = {"heartbeat": 0.0, "claim": 0.0, "cancel": 0.0, "keepalive": time.monotonic()}
+        while not self.stop_event.is_set():
+            try:
+                now = time.monotonic()
+                if now - last["heartbeat"] >= self.config.heartbeat_s:
+                    last["heartbeat"] = now
+                    self._heartbeat(client, runner)
+                if runner.free_slots and now - last["claim"] >= self.config.claim_idle_ms / 3000:
+                    last["claim"] = now
+                    for entry in self._claim_abandoned(client, consumer, runner.free_slots):
+                        self._admit(client, runner, *entry)
+                if runner.free_slots:
+                    idle = not runner.active_jobs
+                    for entry in self._read_new(client, consumer, runner.free_slots, idle):
+                        self._admit(client, runner, *entry)
+                if not runner.active_jobs:
+                    continue
+                self._publish(client, runner.step())
+                if now - last["cancel"] >= self.config.cancel_check_s:
+                    last["cancel"] = now
+                    self._apply_cancels(client, runner)
+                if now - last["keepalive"] >= self.config.keepalive_s:
+                    last["keepalive"] = now
+                    self._keep_claims(client, consumer)
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):
+                    # Redis lost the group (flushed, or restarted without persistence).
+                    ensure_group(client)
+                else:
+                    log.error("worker %s: Redis refused a command: %s", consumer, exc)
+                    self.stop_event.wait(1.0)
+            except RedisError as exc:
+                log.warning("worker %s lost Redis (%s); retrying", consumer, exc)
+                self.stop_event.wait(1.0)
 
-    def _read_new(self, client: redis.Redis, consumer: str) -> tuple[str, dict[str, str]] | None:
-        # redis-py's reply types are unions of every RESP shape; these are RESP2 lists.
+    # -- taking jobs -----------------------------------------------------------------
+    def _read_new(
+        self, client: redis.Redis, consumer: str, count: int, idle: bool
+    ) -> list[tuple[str, dict[str, str]]]:
+        # Block only when nothing runs; otherwise a decode step is waiting.
         reply: Any = client.xreadgroup(
-            WORKER_GROUP, consumer, {JOBS_STREAM: ">"}, count=1, block=1000
+            WORKER_GROUP, consumer, {JOBS_STREAM: ">"}, count=count, block=1000 if idle else None
         )
         if not reply:
-            return None
-        _stream, entries = reply[0]
-        entry_id, fields = entries[0]
-        return str(entry_id), dict(fields)
+            return []
+        return [(str(entry_id), dict(fields)) for entry_id, fields in reply[0][1]]
 
     def _claim_abandoned(
-        self, client: redis.Redis, consumer: str
-    ) -> tuple[str, dict[str, str]] | None:
-        """Take over one job whose worker stopped refreshing it."""
+        self, client: redis.Redis, consumer: str, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Take over jobs whose worker stopped refreshing them."""
         reply: Any = client.xautoclaim(
-            JOBS_STREAM, WORKER_GROUP, consumer, self.config.claim_idle_ms, "0-0", count=1
+            JOBS_STREAM, WORKER_GROUP, consumer, self.config.claim_idle_ms, "0-0", count=count
         )
-        claimed = reply[1] if reply else []
-        for entry_id, fields in claimed:
-            if fields is None:  # deleted from the stream meanwhile
+        taken = []
+        for entry_id, fields in reply[1] if reply else []:
+            if fields is None:  # trimmed from the stream meanwhile
                 client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
                 continue
             pending: Any = client.xpending_range(
@@ -199,116 +212,146 @@ class Worker:
             )
             deliveries = int(pending[0]["times_delivered"]) if pending else 1
             if deliveries > self.config.max_deliveries:
-                job_id = dict(fields).get("id", "")
-                self._finish_with_error(
-                    client, entry_id, job_id, "the job failed on several workers; try again later"
-                )
+                self._dead_letter(client, str(entry_id), dict(fields), deliveries)
                 continue
             log.info("claimed job %s from a worker that stopped", entry_id)
-            return str(entry_id), dict(fields)
-        return None
+            taken.append((str(entry_id), dict(fields)))
+        return taken
 
-    # -- one job ---------------------------------------------------------------------
-    def _serve(
-        self,
-        client: redis.Redis,
-        engine: Engine,
-        consumer: str,
-        entry_id: str,
-        fields: dict[str, str],
+    def _admit(
+        self, client: redis.Redis, runner: ModelRunner, entry_id: str, fields: dict[str, str]
     ) -> None:
         job_id = fields.get("id", "")
         try:
             job = Job.from_fields(fields)
             params = SamplingParams.parse(job.sampling)
         except (KeyError, ValueError, InferenceError) as exc:
-            self._finish_with_error(client, entry_id, job_id, f"malformed job: {exc}")
+            self._fail(client, entry_id, job_id, f"malformed job: {exc}")
             return
-        out = output_stream(job.job_id)
-        # A job already finished by an earlier delivery is only acknowledged.
-        last: Any = client.xrevrange(out, count=1)
-        if last and last[0][1].get("kind") in ("done", "error"):
+        if self._already_finished(client, job.job_id) or client.exists(cancel_key(job.job_id)):
             client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
             return
-        with self._busy_lock:
-            self._busy += 1
         try:
-            self._generate(client, engine, consumer, entry_id, job, params)
+            runner.start(job.job_id, job.messages, params)
         except InferenceError as exc:
-            self._finish_with_error(client, entry_id, job.job_id, str(exc))
-        except Exception:
-            log.exception("job %s failed", job.job_id)
-            self._finish_with_error(
-                client, entry_id, job.job_id, "the model failed on this request"
-            )
-        finally:
-            with self._busy_lock:
-                self._busy -= 1
+            self._fail(client, entry_id, job.job_id, str(exc))
+            return
+        self._entries[job.job_id] = entry_id
+        self._started_at[job.job_id] = time.monotonic()
 
-    def _generate(
-        self,
-        client: redis.Redis,
-        engine: Engine,
-        consumer: str,
-        entry_id: str,
-        job: Job,
-        params: SamplingParams,
-    ) -> None:
-        out = output_stream(job.job_id)
-        last_keepalive = time.monotonic()
-        finish = Finish(reason="stop", completion_tokens=0)
-        for count, item in enumerate(engine.generate(job.messages, params), start=1):
-            if isinstance(item, Finish):
-                finish = item
-                break
-            self._write(client, out, Chunk(kind="delta", text=item.text))
-            if count % self.config.cancel_check_every == 0 and client.exists(
-                cancel_key(job.job_id)
-            ):
-                finish = Finish(reason="cancelled", completion_tokens=count)
-                break
-            if self.stop_event.is_set():
-                # Leave the job pending: another worker (or this one, restarted) takes it.
-                return
-            if time.monotonic() - last_keepalive > self.config.keepalive_s:
-                last_keepalive = time.monotonic()
-                client.xclaim(JOBS_STREAM, WORKER_GROUP, consumer, 0, [entry_id], justid=True)
-        usage = {"completion_tokens": finish.completion_tokens}
-        done = Chunk(kind="done", finish_reason=finish.reason, usage=usage)
-        self._write(client, out, done)
-        client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+    @staticmethod
+    def _already_finished(client: redis.Redis, job_id: str) -> bool:
+        last: Any = client.xrevrange(output_stream(job_id), count=1)
+        return bool(last) and last[0][1].get("kind") in ("done", "error")
 
-    def _write(self, client: redis.Redis, stream: str, chunk: Chunk) -> None:
+    # -- writing results -------------------------------------------------------------
+    def _publish(self, client: redis.Redis, events: list[TextOut | JobDone]) -> None:
+        if not events:
+            return
         pipe = client.pipeline(transaction=False)
-        pipe.xadd(stream, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
-        pipe.expire(stream, OUTPUT_TTL_S)
+        for event in events:
+            out = output_stream(event.job_id)
+            if isinstance(event, TextOut):
+                chunk = Chunk(kind="delta", text=event.text)
+            else:
+                chunk = Chunk(
+                    kind="done",
+                    finish_reason=event.reason,
+                    usage={
+                        "prompt_tokens": event.prompt_tokens,
+                        "cached_prompt_tokens": event.reused_tokens,
+                        "completion_tokens": event.completion_tokens,
+                    },
+                )
+            pipe.xadd(out, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(out, OUTPUT_TTL_S)
+            if isinstance(event, JobDone):
+                entry_id = self._entries.pop(event.job_id, None)
+                started = self._started_at.pop(event.job_id, None)
+                if entry_id is not None:
+                    pipe.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+                if started is not None:
+                    self._stats.jobs_done += 1
+                    self._stats.job_seconds += time.monotonic() - started
         pipe.execute()
 
-    def _finish_with_error(
-        self, client: redis.Redis, entry_id: str, job_id: str, message: str
-    ) -> None:
+    def _apply_cancels(self, client: redis.Redis, runner: ModelRunner) -> None:
+        running = list(self._entries)
+        pipe = client.pipeline(transaction=False)
+        for job_id in running:
+            pipe.exists(cancel_key(job_id))
+        flags = pipe.execute()
+        done = [runner.cancel(job_id) for job_id, flag in zip(running, flags, strict=True) if flag]
+        self._publish(client, [event for event in done if event is not None])
+
+    def _keep_claims(self, client: redis.Redis, consumer: str) -> None:
+        if self._entries:
+            client.xclaim(
+                JOBS_STREAM, WORKER_GROUP, consumer, 0, list(self._entries.values()), justid=True
+            )
+
+    def _fail(self, client: redis.Redis, entry_id: str, job_id: str, message: str) -> None:
+        pipe = client.pipeline(transaction=False)
         if job_id:
-            self._write(client, output_stream(job_id), Chunk(kind="error", text=message))
-        client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+            out = output_stream(job_id)
+            error = Chunk(kind="error", text=message)
+            pipe.xadd(out, error.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(out, OUTPUT_TTL_S)
+        pipe.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+        pipe.execute()
+
+    def _dead_letter(
+        self, client: redis.Redis, entry_id: str, fields: dict[str, str], deliveries: int
+    ) -> None:
+        log.error("job %s failed %d deliveries; dead-lettered", entry_id, deliveries)
+        record = {**fields, "entry_id": entry_id, "deliveries": str(deliveries)}
+        client.xadd(DEAD_LETTER_STREAM, record, maxlen=DEAD_LETTER_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        self._fail(
+            client,
+            entry_id,
+            fields.get("id", ""),
+            "this request failed on several inference workers and was set aside; "
+            "try again, and tell the bot's operator if it keeps happening",
+        )
+
+    def _heartbeat(self, client: redis.Redis, runner: ModelRunner) -> None:
+        key = worker_key(self.config.worker_name)
+        stats = self._stats
+        average = stats.job_seconds / stats.jobs_done if stats.jobs_done else 0.0
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(
+            key,
+            mapping={
+                "model": runner.model_name,
+                "slots": self.slots,
+                "busy": len(runner.active_jobs),
+                "jobs_done": stats.jobs_done,
+                "avg_job_s": f"{average:.3f}",
+                "seen": f"{time.time():.3f}",
+            },
+        )
+        pipe.expire(key, WORKER_HEARTBEAT_TTL_S)
+        pipe.execute()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m inference.worker`: serve jobs from the pool's Redis until interrupted."""
+    """`python -m inference.worker`: serve jobs from the pool's Redis until stopped."""
     import argparse
     import functools
     import signal
     from pathlib import Path
 
-    from inference.engine import LlamaEngine
+    from inference.llama_backend import BackendConfig
     from inference.model_files import resolve_model_path
 
     parser = argparse.ArgumentParser(
         prog="python -m inference.worker", description="Serve chat completions for the pool."
     )
     parser.add_argument("--model", type=Path, help="GGUF chat model (default: bundled SmolLM2)")
-    parser.add_argument("--slots", type=int, default=2, help="jobs served at once (default 2)")
+    parser.add_argument("--slots", type=int, default=4, help="sequences served at once")
     parser.add_argument("--ctx-per-slot", type=int, default=4096, help="context tokens per slot")
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers on the GPU; -1 = all")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--name", default="", help="worker name (default host-pid)")
     parser.add_argument(
         "--redis-url",
@@ -319,26 +362,35 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("BOT_LOG_LEVEL", "INFO"))
     if not args.redis_url:
         parser.error("set --redis-url or BOT_REDIS_URL to the pool's Redis")
-    if args.slots < 1:
-        parser.error("--slots must be at least 1")
+    if args.slots < 1 or args.ctx_per_slot < 64:
+        parser.error("--slots must be at least 1 and --ctx-per-slot at least 64")
     try:
         model_path = resolve_model_path(args.model, setting="--model")
     except InferenceError as exc:
         parser.error(str(exc))
     factory = functools.partial(
-        LlamaEngine, model_path, n_ctx=args.ctx_per_slot, gpu_layers=args.gpu_layers
+        ModelRunner,
+        BackendConfig(
+            model_path=model_path,
+            slots=args.slots,
+            ctx_per_slot=args.ctx_per_slot,
+            gpu_layers=args.gpu_layers,
+            threads=args.threads,
+        ),
     )
-    config = WorkerConfig(redis_url=args.redis_url, slots=args.slots, name=args.name)
-    worker = Worker(config, factory, model_name=model_path.stem)
+    worker = Worker(WorkerConfig(redis_url=args.redis_url, name=args.name), factory)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
     try:
         worker.start()
     except (RedisError, InferenceError) as exc:
         print(f"worker failed to start: {exc}", file=sys.stderr)
         return 1
-    log.info("worker %s serving %s with %d slots", config.worker_name, model_path, args.slots)
-    with contextlib.suppress(KeyboardInterrupt):
-        worker.stop_event.wait()
+    log.info(
+        "worker %s serving %s with %d slots", worker.config.worker_name, model_path, args.slots
+    )
+    while not worker.stop_event.wait(1.0):
+        pass
     worker.stop()
     return 0
 

@@ -12,9 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from inference.client import InferenceClient
-from inference.engine import LlamaEngine
 from inference.errors import InvalidJob, JobFailed, PoolUnavailable
+from inference.llama_backend import BackendConfig
 from inference.model_files import resolve_model_path
+from inference.model_runner import ModelRunner
 from inference.protocol import JOBS_STREAM, Chunk, Job, output_stream
 from inference.worker import Worker, WorkerConfig
 
@@ -31,12 +32,11 @@ def model_path() -> Path:
     return resolve_model_path(None)
 
 
-def start_worker(redis_url: str, model_path: Path, **config: object) -> Worker:
-    factory = functools.partial(LlamaEngine, model_path, n_ctx=1024)
+def start_worker(redis_url: str, model_path: Path, slots: int = 2, **config: object) -> Worker:
+    backend = BackendConfig(model_path=model_path, slots=slots, ctx_per_slot=1024)
     worker = Worker(
         WorkerConfig(redis_url=redis_url, **config),  # type: ignore[arg-type]
-        factory,
-        model_name=model_path.stem,
+        functools.partial(ModelRunner, backend),
     )
     worker.start()
     return worker
@@ -70,7 +70,7 @@ async def test_a_job_streams_text_then_done(worker, client) -> None:
     assert text_of(chunks).strip()
     assert chunks[-1].kind == "done"
     assert chunks[-1].finish_reason in ("stop", "length")
-    assert chunks[-1].usage["completion_tokens"] == len(deltas)
+    assert 0 < len(deltas) <= chunks[-1].usage["completion_tokens"]
 
 
 @pytest.mark.model
