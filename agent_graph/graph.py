@@ -1,56 +1,188 @@
-"""The agent as an explicit LangGraph `StateGraph`.
+"""The agent as an explicit LangGraph `StateGraph`: model -> tools -> model ... -> end.
 
 An explicit graph (rather than `langchain.agents.create_agent`) keeps each step visible
-and testable: the model node builds the prompt per turn from the conversation's
-current settings, so a changed system prompt or sampling value applies at once and is
-never frozen into the stored history. Tools join as a second node in a later step.
+and testable, and lets every per-turn value come from `config["configurable"]`: the
+system prompt and sampling are applied per call and never stored, and so are the
+enabled tools and the document scope, so a changed setting applies at the next
+message. The model is offered only the tools enabled for this turn; the tools node
+runs only those (see `agent_graph.tool_calls`). A turn may take `max_tool_rounds`
+tool-calling steps; a model that asks for more is stopped with an honest answer.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, SystemMessage, trim_messages
-from langchain_core.runnables import RunnableConfig
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
+from langchain_core.messages.tool import tool_call as make_tool_call
+from langchain_core.messages.utils import message_chunk_to_message
+from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent_graph.events import TextDelta
+from agent_graph.history import fit_history, overflow, repair_tool_pairs
+from agent_graph.prompts import PromptStyle, system_prompt_with_tools
+from agent_graph.tool_calls import run_tool_calls
+from agent_graph.tools import AgentTool, Toolbox, ToolContext
+
+__all__ = ["LIMIT_NODE", "MODEL_NODE", "TOOLS_NODE", "build_graph", "fit_history"]
+
+logger = logging.getLogger(__name__)
+
 MODEL_NODE = "model"
+TOOLS_NODE = "tools"
+LIMIT_NODE = "step_limit"
+
+STEP_LIMIT_ANSWER = (
+    "I stopped after {rounds} tool steps without reaching an answer, so I can't answer "
+    "this reliably. Try a narrower question, or ask me to skip the tools."
+)
 
 
-def fit_history(messages: list[BaseMessage], token_budget: int) -> list[BaseMessage]:
-    """Keep the newest turns that fit `token_budget`, starting on a human turn."""
-    kept = trim_messages(
-        messages,
-        max_tokens=token_budget,
-        token_counter="approximate",
-        strategy="last",
-        start_on="human",
-        allow_partial=False,
-    )
-    return list(kept)
+def tool_rounds(messages: Sequence[BaseMessage]) -> int:
+    """Tool-calling model messages since the person's last message."""
+    rounds = 0
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage) and message.tool_calls:
+            rounds += 1
+    return rounds
+
+
+def _turn(config: RunnableConfig, toolbox: Toolbox) -> tuple[ToolContext, list[AgentTool[Any]]]:
+    settings = config.get("configurable", {})
+    context = ToolContext(document_scope=str(settings.get("document_scope", "") or ""))
+    return context, toolbox.offered(settings.get("tools", ()), context)
+
+
+def _with_call_ids(message: AIMessage) -> AIMessage:
+    """Every tool call with an id (results are paired by it); unparsable calls kept as
+    calls with no arguments, so the model is told what its arguments should have been."""
+    calls: list[ToolCall] = [
+        make_tool_call(
+            name=call["name"], args=call["args"], id=call["id"] or f"call_{uuid.uuid4().hex}"
+        )
+        for call in message.tool_calls
+    ]
+    calls += [
+        make_tool_call(
+            name=bad["name"] or "unknown", args={}, id=bad["id"] or f"call_{uuid.uuid4().hex}"
+        )
+        for bad in message.invalid_tool_calls
+    ]
+    if not calls:
+        return message
+    return message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": []})
+
+
+async def _generate(
+    runnable: Runnable[Any, Any], prompt: list[BaseMessage], config: RunnableConfig, **kw: Any
+) -> AIMessage:
+    # Merging the stream here keeps tool calls however the model implements ainvoke.
+    merged: AIMessageChunk | None = None
+    async for chunk in runnable.astream(prompt, config, **kw):
+        if isinstance(chunk, AIMessageChunk):
+            merged = chunk if merged is None else merged + chunk
+    if merged is None:
+        return AIMessage("")
+    message = message_chunk_to_message(merged)
+    assert isinstance(message, AIMessage)
+    return _with_call_ids(message)
 
 
 def build_graph(
-    model: BaseChatModel, checkpointer: BaseCheckpointSaver[Any] | None
+    model: BaseChatModel,
+    checkpointer: BaseCheckpointSaver[Any] | None,
+    toolbox: Toolbox | None = None,
+    *,
+    max_tool_rounds: int = 4,
+    max_stored_messages: int = 400,
+    prompt_style: PromptStyle = "guided",
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the agent. Per-turn values come from `config["configurable"]`:
-    `system_prompt` (str), `sampling` (dict) and `history_budget` (tokens)."""
+    `system_prompt` (str), `sampling` (dict), `history_budget` (tokens), `tools`
+    (enabled tool names) and `document_scope` (whose documents may be searched)."""
+    tools = toolbox or Toolbox([])
+    unbindable: set[type[BaseChatModel]] = set()
+
+    def bound(offered: list[AgentTool[Any]]) -> Runnable[Any, Any]:
+        if not offered or type(model) in unbindable:
+            return model
+        try:
+            return model.bind_tools([tool.schema() for tool in offered])
+        except NotImplementedError:
+            unbindable.add(type(model))
+            logger.warning("%s cannot call tools; answering without them", type(model).__name__)
+            return model
 
     async def call_model(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         settings = config.get("configurable", {})
+        _, offered = _turn(config, tools)
         stored: list[BaseMessage] = list(state["messages"])
-        history = fit_history(stored, int(settings.get("history_budget", 2048)))
-        if not history:  # one message longer than the budget: send it alone
-            history = stored[-1:]
-        prompt: list[BaseMessage] = [SystemMessage(settings.get("system_prompt", "")), *history]
-        response = await model.ainvoke(prompt, config, **settings.get("sampling", {}))
-        return {"messages": [response]}
+        history = fit_history(repair_tool_pairs(stored), int(settings.get("history_budget", 2048)))
+        system = system_prompt_with_tools(
+            str(settings.get("system_prompt", "")), offered, prompt_style
+        )
+        prompt: list[BaseMessage] = [SystemMessage(system), *history]
+        response = await _generate(bound(offered), prompt, config, **settings.get("sampling", {}))
+        drop = overflow(stored, max_stored_messages)
+        removals = [RemoveMessage(id=message.id) for message in drop if message.id]
+        return {"messages": [*removals, response]}
+
+    async def call_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        context, offered = _turn(config, tools)
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        results = await run_tool_calls(last, offered, context, get_stream_writer())
+        return {"messages": results}
+
+    async def stop_at_limit(state: MessagesState) -> dict[str, Any]:
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        not_run: list[BaseMessage] = [
+            ToolMessage(
+                "Error: not run; the step limit was reached.",
+                tool_call_id=call["id"] or "",
+                name=call["name"],
+                status="error",
+            )
+            for call in last.tool_calls
+        ]
+        answer = STEP_LIMIT_ANSWER.format(rounds=max_tool_rounds)
+        get_stream_writer()(TextDelta(answer))
+        return {"messages": [*not_run, AIMessage(answer)]}
+
+    def after_model(state: MessagesState) -> str:
+        last = state["messages"][-1]
+        if not isinstance(last, AIMessage) or not last.tool_calls:
+            return END
+        if tool_rounds(state["messages"]) > max_tool_rounds:
+            return LIMIT_NODE
+        return TOOLS_NODE
 
     builder = StateGraph(MessagesState)
     builder.add_node(MODEL_NODE, call_model)
+    builder.add_node(TOOLS_NODE, call_tools)
+    builder.add_node(LIMIT_NODE, stop_at_limit)
     builder.add_edge(START, MODEL_NODE)
-    builder.add_edge(MODEL_NODE, END)
+    builder.add_conditional_edges(MODEL_NODE, after_model, [TOOLS_NODE, LIMIT_NODE, END])
+    builder.add_edge(TOOLS_NODE, MODEL_NODE)
+    builder.add_edge(LIMIT_NODE, END)
     return builder.compile(checkpointer=checkpointer)

@@ -18,6 +18,9 @@ import redis.asyncio as aioredis
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
 from agent_graph.agent import Agent
+from agent_graph.tools.duckduckgo import DuckDuckGoBackend
+from agent_graph.tools.searxng import SearxngBackend
+from agent_graph.tools.web_search import SearchBackend
 from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings, SettingsService
 from bot.config import Settings
@@ -27,6 +30,7 @@ from inference.embedded import EmbeddedWorker
 from inference.model_files import resolve_model_path
 from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
+from storage.documents import MiniLMEmbedder, PgDocumentStore
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.embedded_redis import EmbeddedRedis
 from storage.postgres import open_pool
@@ -78,6 +82,8 @@ class App:
         self._stack.push_async_callback(self.redis.aclose)
         self.pg_pool = await open_pool(self.database_url)
         self._stack.push_async_callback(self.pg_pool.close)
+        # The embedding model loads while the worker loads the chat model.
+        embedder_loading = asyncio.create_task(asyncio.to_thread(MiniLMEmbedder))
         if model_path is not None:
             worker = EmbeddedWorker(
                 self.redis_url,
@@ -85,14 +91,28 @@ class App:
                 slots=settings.worker_slots,
                 ctx_per_slot=settings.context_size,
             )
-            await self._stack.enter_async_context(worker)
+            try:
+                await self._stack.enter_async_context(worker)
+            except BaseException:
+                await asyncio.gather(embedder_loading, return_exceptions=True)
+                raise
+        self.documents = PgDocumentStore(self.pg_pool, await embedder_loading)
         # The checkpointer stores binary blobs: it needs a client that does not decode.
         raw_redis = aioredis.from_url(self.redis_url, decode_responses=False)
         self._stack.push_async_callback(raw_redis.aclose)
         checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
         model = PoolChatModel(client=InferenceClient(self.redis))
+        search: SearchBackend | None = None
+        if settings.web_search:
+            search = (
+                SearxngBackend(settings.searxng_url)
+                if settings.searxng_url
+                else DuckDuckGoBackend()
+            )
         self.chat = ChatService(
-            agent=Agent(model, checkpointer),
+            agent=Agent(
+                model, checkpointer, search_backend=search, document_search=self.documents
+            ),
             settings=SettingsService(
                 RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
             ),

@@ -116,7 +116,7 @@ class ChatService:
                 server.retry_after_s,
             )
 
-    def _turn_settings(self, chat: ChatSettings) -> TurnSettings:
+    def _turn_settings(self, chat: ChatSettings, scope: Scope) -> TurnSettings:
         sampling = {
             "temperature": chat.temperature,
             "top_p": chat.top_p,
@@ -129,7 +129,14 @@ class ChatService:
         # The history gets what the context holds after the answer and the system prompt.
         system_tokens = len(chat.system_prompt) // 3 + 16
         budget = max(256, self._limits.context_tokens - chat.max_tokens - system_tokens)
-        return TurnSettings(chat.system_prompt, sampling, history_budget=budget)
+        return TurnSettings(
+            chat.system_prompt,
+            sampling,
+            history_budget=budget,
+            tools=chat.tools,
+            # Documents belong to a server (Discord guild, Telegram chat): search only its own.
+            document_scope=scope.server_key,
+        )
 
     async def _run_turn(self, scope: Scope, message: str, lease: Lease, sink: ReplySink) -> None:
         key = scope.conversation_key
@@ -137,7 +144,7 @@ class ChatService:
         self._local_cancels[key] = cancelled
         await sink.start()
         try:
-            turn = self._turn_settings(await self.settings.resolve(scope))
+            turn = self._turn_settings(await self.settings.resolve(scope), scope)
             shown: list[str] = []  # the text the person has seen so far
             generation = asyncio.create_task(self._pump(key, message, turn, sink, shown))
             watcher = asyncio.create_task(self._watch(key, lease, cancelled))
@@ -172,7 +179,7 @@ class ChatService:
                 shown.append(event.text)
                 await sink.append(event.text)
             elif isinstance(event, ToolEvent):
-                await sink.tool_status(event.name, event.result)
+                await sink.tool_status(event.name, event.detail)
 
     async def _watch(self, key: str, lease: Lease, cancelled: asyncio.Event) -> None:
         """Return when this turn should stop: a local or a cross-process /cancel."""

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from bot.app import App
 from bot.config import Settings
+from bot.docs_cli import add_docs_parser, run_docs
 from bot.terminal_adapter import TerminalChat
 from inference.errors import InferenceError
 from storage.errors import StorageError
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve", help="run the Discord and Telegram adapters whose tokens are configured"
     )
+    add_docs_parser(commands)
     return parser
 
 
@@ -77,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        if args.command == "docs":
+            return asyncio.run(run_docs(settings, args))
         return asyncio.run(run_chat(settings, args.conversation))
     except (StorageError, InferenceError) as exc:
         print(f"error: {exc}", file=sys.stderr)

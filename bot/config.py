@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     log_level: LogLevel = "WARNING"
 
+    # Web search: a SearxNG instance's URL, or DuckDuckGo when unset; off for no web access.
+    web_search: bool = True
+    searxng_url: str | None = Field(None, description="SearxNG base URL; unset: DuckDuckGo")
+
     # Inference pool.
     worker_slots: int = Field(4, ge=1, le=64)
     context_size: int = Field(4096, ge=256, le=131072)

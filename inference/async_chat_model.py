@@ -11,8 +11,9 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.language_models.chat_models import agenerate_from_stream
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 
 class AsyncOnlyChatModel(BaseChatModel):
@@ -32,17 +33,8 @@ class AsyncOnlyChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        merged: AIMessageChunk | None = None
-        async for piece in self._astream(messages, stop, run_manager, **kwargs):
-            chunk = piece.message
-            assert isinstance(chunk, AIMessageChunk)
-            merged = chunk if merged is None else merged + chunk
-        message = AIMessage(
-            content=merged.content if merged else "",
-            response_metadata=merged.response_metadata if merged else {},
-            usage_metadata=merged.usage_metadata if merged else None,
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        # Merging the chunks turns streamed tool-call pieces into whole tool calls.
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
 
     def _generate(
         self,

@@ -101,7 +101,12 @@ class BatchEngine:
         return [slot.job.job_id for slot in self._slots if slot.job is not None]
 
     def admit(
-        self, job_id: str, prompt: list[int], params: SamplingParams, grammar: str | None = None
+        self,
+        job_id: str,
+        prompt: list[int],
+        params: SamplingParams,
+        grammar: str | None = None,
+        lazy_trigger: str | None = None,
     ) -> None:
         """Start a job in a free slot. Raises `InvalidJob` when it cannot run at all."""
         if not prompt:
@@ -118,7 +123,7 @@ class BatchEngine:
         self.backend.forget(slot.seq_id, reused)
         slot.cached = prompt[:reused]
         try:
-            sampler = self.backend.new_sampler(params, grammar)
+            sampler = self.backend.new_sampler(params, grammar, lazy_trigger)
         except Exception as exc:  # a grammar llama.cpp rejects, for one
             raise InvalidJob(f"cannot set up sampling for this job ({exc})") from exc
         slot.job = _Running(

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
-    HumanMessage,
     SystemMessage,
     ToolMessage,
 )
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from inference.async_chat_model import AsyncOnlyChatModel
@@ -27,14 +32,36 @@ SAMPLING_KEYS = frozenset(
 
 
 def to_openai_message(message: BaseMessage) -> dict[str, Any]:
-    role = {
-        SystemMessage: "system",
-        HumanMessage: "user",
-        AIMessage: "assistant",
-        AIMessageChunk: "assistant",
-        ToolMessage: "tool",
-    }.get(type(message), "user")
+    if isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id,
+            "name": message.name or "",
+            "content": message.text,
+        }
+    if isinstance(message, AIMessage):
+        converted: dict[str, Any] = {"role": "assistant", "content": message.text}
+        if message.tool_calls:
+            converted["tool_calls"] = [
+                {
+                    "id": call.get("id") or "",
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+                }
+                for call in message.tool_calls
+            ]
+        return converted
+    role = "system" if isinstance(message, SystemMessage) else "user"
     return {"role": role, "content": message.text}
+
+
+def to_openai_tool_choice(tool_choice: Any) -> Any:
+    """LangChain spellings ("any", a bare tool name) to the pool's OpenAI ones."""
+    if tool_choice in (None, "auto", "none", "required") or isinstance(tool_choice, dict):
+        return tool_choice
+    if tool_choice in ("any", True):
+        return "required"
+    return {"type": "function", "function": {"name": str(tool_choice)}}
 
 
 class PoolChatModel(AsyncOnlyChatModel):
@@ -49,6 +76,17 @@ class PoolChatModel(AsyncOnlyChatModel):
     @property
     def _llm_type(self) -> str:
         return "llama-cpp-pool"
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer `tools`; the pool constrains calls to their schemas with a grammar."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, tool_choice=to_openai_tool_choice(tool_choice), **kwargs)
 
     def _sampling_for(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         values = dict(self.sampling)
@@ -66,8 +104,22 @@ class PoolChatModel(AsyncOnlyChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         payload = [to_openai_message(message) for message in messages]
         sampling = self._sampling_for(stop, kwargs)
-        async for chunk in self.client.stream(payload, sampling, scope=self.scope):
-            if chunk.kind == "delta":
+        stream = self.client.stream(
+            payload,
+            sampling,
+            scope=self.scope,
+            tools=kwargs.get("tools"),
+            tool_choice=kwargs.get("tool_choice"),
+        )
+        async for chunk in stream:
+            if chunk.kind == "tool_call":
+                call = tool_call_chunk(
+                    name=chunk.tool_name, args=chunk.text, id=chunk.tool_call_id, index=0
+                )
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content="", tool_call_chunks=[call])
+                )
+            elif chunk.kind == "delta":
                 piece = ChatGenerationChunk(message=AIMessageChunk(content=chunk.text))
                 if run_manager:
                     await run_manager.on_llm_new_token(chunk.text, chunk=piece)

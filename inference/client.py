@@ -10,10 +10,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from inference.errors import InvalidJob, JobFailed, PoolUnavailable
+from inference.errors import InvalidJob, JobFailed, PoolBusy, PoolUnavailable
 from inference.protocol import (
     CANCEL_TTL_S,
     JOBS_STREAM,
+    WORKER_GROUP,
     WORKER_KEY_PREFIX,
     Chunk,
     Job,
@@ -21,6 +22,7 @@ from inference.protocol import (
     output_stream,
 )
 from inference.sampling import SamplingParams
+from inference.tool_calls import plan_tools
 
 # Bound on the job stream's length; acknowledged entries beyond it are trimmed.
 JOBS_MAXLEN = 10_000
@@ -29,9 +31,18 @@ JOBS_MAXLEN = 10_000
 class InferenceClient:
     """Talks to the worker pool through Redis. Owns no connection: the app passes one in."""
 
-    def __init__(self, redis: aioredis.Redis, *, first_chunk_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        first_chunk_timeout_s: float = 300.0,
+        max_queued: int = 256,
+    ) -> None:
         self._redis = redis
         self._first_chunk_timeout_s = first_chunk_timeout_s
+        # Past this many jobs waiting for a worker, new ones are refused at once with an
+        # estimated wait, instead of queueing for minutes.
+        self._max_queued = max_queued
 
     async def live_workers(self) -> list[dict[str, str]]:
         """The workers that announced themselves recently, with their model and load."""
@@ -43,11 +54,19 @@ class InferenceClient:
         return workers
 
     async def stream(
-        self, messages: list[dict[str, Any]], sampling: dict[str, Any], *, scope: str = ""
+        self,
+        messages: list[dict[str, Any]],
+        sampling: dict[str, Any],
+        *,
+        scope: str = "",
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
     ) -> AsyncIterator[Chunk]:
         """Submit a job and yield its chunks until it ends. Closing the iterator early
         cancels the job on the worker."""
-        job_id = await self.submit(messages, sampling, scope=scope)
+        job_id = await self.submit(
+            messages, sampling, scope=scope, tools=tools, tool_choice=tool_choice
+        )
         async for chunk in self.follow(job_id):
             yield chunk
 
@@ -71,18 +90,41 @@ class InferenceClient:
                     await self.cancel(job_id)
 
     async def submit(
-        self, messages: list[dict[str, Any]], sampling: dict[str, Any], *, scope: str = ""
+        self,
+        messages: list[dict[str, Any]],
+        sampling: dict[str, Any],
+        *,
+        scope: str = "",
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
     ) -> str:
         """Queue a job and return its id. Bad values fail here, before queueing."""
         params = SamplingParams.parse(sampling)
         if not messages:
             raise InvalidJob("a job needs at least one message")
-        if not await self.live_workers():
+        # Build the grammar once here too: a schema it cannot handle fails fast.
+        plan_tools(tools or [], tool_choice)
+        workers = await self.live_workers()
+        if not workers:
             raise PoolUnavailable(
                 "no inference worker is running; start one with "
                 "`python -m inference.worker`, or enable BOT_EMBEDDED_WORKER"
             )
-        job = Job(messages=messages, sampling=params.model_dump(mode="json"), scope=scope)
+        queued = await self.queued_jobs(limit=self._max_queued)
+        if queued >= self._max_queued:
+            wait = estimated_wait_s(queued, workers)
+            raise PoolBusy(
+                f"The model is busy with {queued}+ waiting requests; try again in about "
+                f"{wait:.0f} s.",
+                wait,
+            )
+        job = Job(
+            messages=messages,
+            sampling=params.model_dump(mode="json"),
+            scope=scope,
+            tools=tools or [],
+            tool_choice=tool_choice,
+        )
         await self._redis.xadd(
             JOBS_STREAM,
             job.to_fields(),  # type: ignore[arg-type]
@@ -90,6 +132,17 @@ class InferenceClient:
             approximate=True,
         )
         return job.job_id
+
+    async def queued_jobs(self, limit: int) -> int:
+        """Jobs no worker has taken yet, counted up to `limit`."""
+        try:
+            groups: Any = await self._redis.xinfo_groups(JOBS_STREAM)
+        except RedisError:  # no stream yet: nothing queued
+            return 0
+        group = next((g for g in groups if g.get("name") == WORKER_GROUP), None)
+        start = f"({group['last-delivered-id']}" if group else "-"
+        waiting: Any = await self._redis.xrange(JOBS_STREAM, min=start, max="+", count=limit)
+        return len(waiting)
 
     async def cancel(self, job_id: str) -> None:
         await self._redis.set(cancel_key(job_id), "1", ex=CANCEL_TTL_S)
@@ -115,3 +168,12 @@ class InferenceClient:
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id
                 yield Chunk.from_fields(fields, entry_id)
+
+
+def estimated_wait_s(queued: int, workers: list[dict[str, str]]) -> float:
+    """Seconds until a new job would start: the queue shared by all slots, at the
+    workers' recent average job time (30 s when they have not finished any yet)."""
+    slots = sum(int(worker.get("slots", 1) or 1) for worker in workers) or 1
+    times = [float(worker.get("avg_job_s", 0) or 0) for worker in workers]
+    average = max(times) if any(times) else 30.0
+    return max(1.0, queued / slots * average)

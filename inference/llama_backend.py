@@ -160,15 +160,20 @@ class LlamaBackend:
             raise RuntimeError(f"llama_decode failed with status {status}")
 
     # -- sampling ----------------------------------------------------------------------
-    def new_sampler(self, params: SamplingParams, grammar: str | None = None) -> Any:
-        """A sampler chain in llama.cpp's usual order; greedy when temperature is 0."""
+    def new_sampler(
+        self, params: SamplingParams, grammar: str | None = None, lazy_trigger: str | None = None
+    ) -> Any:
+        """A sampler chain in llama.cpp's usual order; greedy when temperature is 0.
+
+        With `grammar`, output is constrained to it; with `lazy_trigger` too, only from
+        the first match group of that pattern on (before it, output is free)."""
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
 
         def add(sampler: Any) -> None:
             llama_cpp.llama_sampler_chain_add(chain, sampler)
 
         if grammar is not None:
-            add(llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root"))
+            add(self._grammar_sampler(grammar, lazy_trigger))
         if params.repeat_penalty != 1.0:
             add(
                 llama_cpp.llama_sampler_init_penalties(
@@ -185,6 +190,18 @@ class LlamaBackend:
         add(llama_cpp.llama_sampler_init_temp(params.temperature))
         add(llama_cpp.llama_sampler_init_dist(RANDOM_SEED if params.seed < 0 else params.seed))
         return chain
+
+    def _grammar_sampler(self, grammar: str, lazy_trigger: str | None) -> Any:
+        if lazy_trigger is None:
+            sampler = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+        else:
+            patterns = (ctypes.c_char_p * 1)(lazy_trigger.encode())
+            sampler = llama_cpp.llama_sampler_init_grammar_lazy_patterns(
+                self._vocab, grammar.encode(), b"root", patterns, 1, None, 0
+            )
+        if not sampler:
+            raise ValueError("llama.cpp could not parse the grammar")
+        return sampler
 
     def sample(self, sampler: Any, batch_index: int) -> int:
         """Sample from the logits at `batch_index` (the sampler also records the token)."""

@@ -47,20 +47,27 @@ def new_job_id() -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """A chat completion request: OpenAI-style messages plus sampling values."""
+    """A chat completion request: OpenAI-style messages, sampling values, and optionally
+    OpenAI-style `tools` with a `tool_choice` ("auto", "none", "required" or a tool)."""
 
     messages: list[dict[str, Any]]
     sampling: dict[str, Any]
     job_id: str = field(default_factory=new_job_id)
     scope: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        fields = {
             "id": self.job_id,
             "messages": json.dumps(self.messages),
             "sampling": json.dumps(self.sampling),
             "scope": self.scope,
         }
+        if self.tools:
+            fields["tools"] = json.dumps(self.tools)
+            fields["tool_choice"] = json.dumps(self.tool_choice)
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Job:
@@ -69,18 +76,23 @@ class Job:
             messages=json.loads(fields["messages"]),
             sampling=json.loads(fields.get("sampling") or "{}"),
             scope=fields.get("scope", ""),
+            tools=json.loads(fields.get("tools") or "[]"),
+            tool_choice=json.loads(fields.get("tool_choice") or "null"),
         )
 
 
-ChunkKind = Literal["delta", "done", "error"]
+ChunkKind = Literal["delta", "tool_call", "done", "error"]
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """One entry of a job's output stream."""
+    """One entry of a job's output stream. A "tool_call" chunk carries the call's name,
+    id and its arguments as JSON in `text`."""
 
     kind: ChunkKind
     text: str = ""
+    tool_name: str = ""
+    tool_call_id: str = ""
     finish_reason: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     # The entry's id in the output stream (not sent): where a reconnecting client resumes.
@@ -90,6 +102,9 @@ class Chunk:
         fields: dict[str, str] = {"kind": self.kind}
         if self.text:
             fields["text"] = self.text
+        if self.tool_name:
+            fields["tool_name"] = self.tool_name
+            fields["tool_call_id"] = self.tool_call_id
         if self.finish_reason:
             fields["finish_reason"] = self.finish_reason
         if self.usage:
@@ -99,11 +114,13 @@ class Chunk:
     @classmethod
     def from_fields(cls, fields: dict[str, str], entry_id: str = "") -> Chunk:
         kind = fields.get("kind", "error")
-        if kind not in ("delta", "done", "error"):
+        if kind not in ("delta", "tool_call", "done", "error"):
             kind = "error"
         return cls(
             kind=kind,  # type: ignore[arg-type]
             text=fields.get("text", ""),
+            tool_name=fields.get("tool_name", ""),
+            tool_call_id=fields.get("tool_call_id", ""),
             finish_reason=fields.get("finish_reason", ""),
             usage=json.loads(fields["usage"]) if "usage" in fields else {},
             entry_id=entry_id,

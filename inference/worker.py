@@ -18,6 +18,7 @@ app (`inference.embedded.EmbeddedWorker`) when no separate pool is configured.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -33,7 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
-from inference.model_runner import ModelRunner
+from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.protocol import (
     DEAD_LETTER_MAXLEN,
     DEAD_LETTER_STREAM,
@@ -207,6 +208,8 @@ class Worker:
             if fields is None:  # trimmed from the stream meanwhile
                 client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
                 continue
+            if fields.get("id") in self._entries:
+                continue  # our own job, idle only because a step was slow: keep it running
             pending: Any = client.xpending_range(
                 JOBS_STREAM, WORKER_GROUP, min=entry_id, max=entry_id, count=1
             )
@@ -228,24 +231,32 @@ class Worker:
         except (KeyError, ValueError, InferenceError) as exc:
             self._fail(client, entry_id, job_id, f"malformed job: {exc}")
             return
-        if self._already_finished(client, job.job_id) or client.exists(cancel_key(job.job_id)):
+        # What an earlier delivery already wrote: a worker that died mid-answer leaves the
+        # start of it in the output stream, and the requester has shown it.
+        written: Any = client.xrange(output_stream(job.job_id))
+        kinds = {entry_fields.get("kind") for _, entry_fields in written}
+        if kinds & {"done", "error"} or client.exists(cancel_key(job.job_id)):
             client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
             return
+        deltas = [entry_fields.get("text", "") for _, entry_fields in written]
         try:
-            runner.start(job.job_id, job.messages, params)
+            runner.start(
+                job.job_id,
+                job.messages,
+                params,
+                job.tools,
+                job.tool_choice,
+                continue_from="".join(deltas),
+                already_generated=len(deltas),
+            )
         except InferenceError as exc:
             self._fail(client, entry_id, job.job_id, str(exc))
             return
         self._entries[job.job_id] = entry_id
         self._started_at[job.job_id] = time.monotonic()
 
-    @staticmethod
-    def _already_finished(client: redis.Redis, job_id: str) -> bool:
-        last: Any = client.xrevrange(output_stream(job_id), count=1)
-        return bool(last) and last[0][1].get("kind") in ("done", "error")
-
     # -- writing results -------------------------------------------------------------
-    def _publish(self, client: redis.Redis, events: list[TextOut | JobDone]) -> None:
+    def _publish(self, client: redis.Redis, events: list[RunnerEvent]) -> None:
         if not events:
             return
         pipe = client.pipeline(transaction=False)
@@ -253,6 +264,15 @@ class Worker:
             out = output_stream(event.job_id)
             if isinstance(event, TextOut):
                 chunk = Chunk(kind="delta", text=event.text)
+            elif isinstance(event, ToolCallOut):
+                chunk = Chunk(
+                    kind="tool_call",
+                    text=json.dumps(event.call.arguments, ensure_ascii=False),
+                    tool_name=event.call.name,
+                    tool_call_id=event.call.call_id,
+                )
+            elif isinstance(event, JobError):
+                chunk = Chunk(kind="error", text=event.message)
             else:
                 chunk = Chunk(
                     kind="done",
@@ -265,7 +285,7 @@ class Worker:
                 )
             pipe.xadd(out, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
             pipe.expire(out, OUTPUT_TTL_S)
-            if isinstance(event, JobDone):
+            if isinstance(event, JobDone | JobError):
                 entry_id = self._entries.pop(event.job_id, None)
                 started = self._started_at.pop(event.job_id, None)
                 if entry_id is not None:
@@ -281,8 +301,9 @@ class Worker:
         for job_id in running:
             pipe.exists(cancel_key(job_id))
         flags = pipe.execute()
-        done = [runner.cancel(job_id) for job_id, flag in zip(running, flags, strict=True) if flag]
-        self._publish(client, [event for event in done if event is not None])
+        for job_id, flag in zip(running, flags, strict=True):
+            if flag:
+                self._publish(client, runner.cancel(job_id))
 
     def _keep_claims(self, client: redis.Redis, consumer: str) -> None:
         if self._entries:

@@ -14,7 +14,53 @@ log = logging.getLogger(__name__)
 
 # Append only: each entry runs once, in order, inside its own transaction; the version
 # table records how many have run. Later features add their tables here.
-MIGRATIONS: tuple[str, ...] = ("CREATE EXTENSION IF NOT EXISTS vector",)
+MIGRATIONS: tuple[str, ...] = (
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    # Documents (storage.documents): one row per added source, unique per scope by the
+    # hash of its extracted text.
+    """
+    CREATE TABLE documents (
+        id bigserial PRIMARY KEY,
+        scope text NOT NULL,
+        title text NOT NULL,
+        source text NOT NULL,
+        media_type text NOT NULL,
+        sha256 text NOT NULL,
+        added_by text NOT NULL DEFAULT '',
+        added_at timestamptz NOT NULL DEFAULT now(),
+        chunk_count integer NOT NULL,
+        embedding_model text NOT NULL,
+        UNIQUE (scope, sha256)
+    )
+    """,
+    # Chunks carry their scope too, so a search filters on one table before any join.
+    """
+    CREATE TABLE document_chunks (
+        id bigserial PRIMARY KEY,
+        document_id bigint NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+        scope text NOT NULL,
+        position integer NOT NULL,
+        content text NOT NULL,
+        token_count integer NOT NULL,
+        embedding vector(384) NOT NULL,
+        metadata jsonb NOT NULL DEFAULT '{}',
+        search_text tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
+        UNIQUE (document_id, position)
+    )
+    """,
+    "CREATE INDEX document_chunks_scope ON document_chunks (scope)",
+    "CREATE INDEX document_chunks_embedding ON document_chunks "
+    "USING hnsw (embedding vector_cosine_ops)",
+    "CREATE INDEX document_chunks_search_text ON document_chunks USING gin (search_text)",
+    # Which embedding model made the vectors in document_chunks; one model per index.
+    """
+    CREATE TABLE embedding_index (
+        name text PRIMARY KEY,
+        model text NOT NULL,
+        dimensions integer NOT NULL
+    )
+    """,
+)
 
 
 async def open_pool(url: str, *, min_size: int = 1, max_size: int = 8) -> AsyncConnectionPool:

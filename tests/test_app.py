@@ -34,6 +34,7 @@ def settings_for(data_dir: Path, **values: object) -> Settings:
             "model_path": None,
             "worker_slots": 1,
             "context_size": 1024,
+            "web_search": False,  # tests never reach the internet
             **values,
         }
     )
@@ -97,7 +98,14 @@ def run_cli(
     args: list[str], data_dir: Path, stdin: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
     environment = {key: value for key, value in os.environ.items() if not key.startswith("BOT_")}
-    environment.update({"BOT_DATA_DIR": str(data_dir), "BOT_CONTEXT_SIZE": "1024", **env})
+    environment.update(
+        {
+            "BOT_DATA_DIR": str(data_dir),
+            "BOT_CONTEXT_SIZE": "1024",
+            "BOT_WEB_SEARCH": "false",  # tests never reach the internet
+            **env,
+        }
+    )
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,

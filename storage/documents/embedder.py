@@ -1,0 +1,50 @@
+"""The `Embedder` seam: text in, unit vectors out, with the model's name and size.
+
+The store records which model made its vectors and refuses another one, so the name
+must change whenever the vectors would (another model, another pooling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised vectors of `dimensions` floats.
+
+    Implementations do the work in `embed_sync` (blocking: CPU or GPU bound); callers on
+    the event loop use `embed`, which runs it in a thread.
+    """
+
+    model_name: str
+    dimensions: int
+    batch_size: int = 32
+
+    @abstractmethod
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        """Return an array of shape (len(texts), dimensions), each row of length 1."""
+
+    @abstractmethod
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text takes in this model (after truncation)."""
+
+    async def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> Vectors:
+        """Embed in batches off the event loop; `progress(n)` after each batch of n texts."""
+        parts: list[Vectors] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            parts.append(await asyncio.to_thread(self.embed_sync, batch))
+            if progress is not None:
+                progress(len(batch))
+        if not parts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.concatenate(parts)

@@ -1,0 +1,82 @@
+"""Tools through the chat service: the `tools` setting and the server's documents reach
+the agent, and tool steps reach the reply sink as status lines.
+
+(Kept beside the agent's tests because it checks the agent's side of that seam.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from langgraph_checkpoint_plainredis import AsyncRedisSaver
+
+from agent_graph.agent import Agent
+from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings, SettingsService
+from bot.commands import CommandHandler
+from bot.config import SamplingDefaults
+from bot.scope import Scope
+from storage.conversation_lock import ConversationLocks
+from storage.quotas import RateLimiter
+from storage.settings_store import RedisSettingsStore
+from tests.fakes import FakePassage, InMemoryDocuments, RecordingSink, ScriptedChatModel, tool_call
+
+ALICE = Scope(platform="discord", server_id="g1", channel_id="c1", user_id="alice")
+
+
+@pytest.fixture
+async def parts(
+    redis_client: aioredis.Redis, redis_url: str
+) -> AsyncIterator[tuple[ChatService, ScriptedChatModel, InMemoryDocuments]]:
+    raw = aioredis.from_url(redis_url, decode_responses=False)
+    model = ScriptedChatModel()
+    documents = InMemoryDocuments({"discord:g1": [FakePassage(1, "Rules", 2, "be kind always")]})
+    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
+    yield (
+        ChatService(
+            agent=Agent(model, AsyncRedisSaver(client=raw), document_search=documents),
+            settings=SettingsService(RedisSettingsStore(redis_client), defaults),
+            limiter=RateLimiter(redis_client),
+            locks=ConversationLocks(redis_client),
+            limits=ServiceLimits(),
+        ),
+        model,
+        documents,
+    )
+    await raw.aclose()
+
+
+async def test_tool_steps_reach_the_sink_in_order(parts) -> None:
+    service, model, _ = parts
+    model.enqueue(tool_call("calculator", expression="37 * 91 + 5"), "3372")
+    sink = RecordingSink()
+    await service.chat(ALICE, "what is 37 * 91 + 5?", sink)
+    assert sink.failure is None
+    kinds = [kind for kind, _ in sink.events]
+    assert kinds == ["start", "tool", "tool", "append", "finish"]
+    assert sink.events[1] == ("tool", "calculator: 37 * 91 + 5 …")
+    assert sink.events[2][1].startswith("calculator: 37 * 91 + 5 = 3372 (")
+    assert sink.text == "3372"
+
+
+async def test_documents_of_the_server_are_searched(parts) -> None:
+    service, model, documents = parts
+    model.enqueue(tool_call("search_documents", query="be kind"), "Be kind [1].")
+    sink = RecordingSink()
+    await service.chat(ALICE, "rules?", sink)
+    assert documents.searches == [("discord:g1", "be kind", 4)]
+    assert "[1] Rules (part 3)" in model.calls[1]["messages"][-1].text
+
+
+async def test_tools_setting_none_offers_no_tools(parts) -> None:
+    service, model, _ = parts
+    set_none = RecordingSink()
+    await CommandHandler(service).handle(ALICE, "/settings set tools none", set_none)
+    assert set_none.failure is None
+    await service.chat(ALICE, "hi", RecordingSink())
+    assert "tools" not in model.calls[-1]["kwargs"]
+    await CommandHandler(service).handle(ALICE, "/settings set tools calculator", RecordingSink())
+    await service.chat(ALICE, "hi", RecordingSink())
+    assert model.offered_tools() == ["calculator"]
