@@ -110,9 +110,7 @@ class App:
                 else DuckDuckGoBackend()
             )
         self.chat = ChatService(
-            agent=Agent(
-                model, checkpointer, search_backend=search, document_search=self.documents
-            ),
+            agent=Agent(model, checkpointer, search_backend=search, document_search=self.documents),
             settings=SettingsService(
                 RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
             ),
