@@ -101,7 +101,9 @@ class App:
         raw_redis = aioredis.from_url(self.redis_url, decode_responses=False)
         self._stack.push_async_callback(raw_redis.aclose)
         checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
-        model = PoolChatModel(client=InferenceClient(self.redis))
+        self.inference = InferenceClient(self.redis)
+        self._stack.push_async_callback(self.inference.close)
+        model = PoolChatModel(client=self.inference)
         search: SearchBackend | None = None
         if settings.web_search:
             search = (

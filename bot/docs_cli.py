@@ -155,13 +155,12 @@ async def _run_with_model(settings: Settings, args: argparse.Namespace) -> int:
     # Imported here: the app pulls in the inference stack, which add/list/remove skip.
     from bot.app import App
     from inference.chat_model import PoolChatModel
-    from inference.client import InferenceClient
 
     sampling = settings.sampling.model_dump(exclude={"system_prompt"})
     # Answers from documents should stick to the text: a low temperature.
     sampling["temperature"] = min(float(sampling["temperature"]), 0.3)
     async with App(settings) as app:
-        model = PoolChatModel(client=InferenceClient(app.redis), scope=args.scope)
+        model = PoolChatModel(client=app.inference, scope=args.scope)
         store = app.documents
         if args.docs_command == "ask":
             answer = await ask(store, model, args.scope, args.question, k=args.k, sampling=sampling)

@@ -11,7 +11,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from inference.errors import InvalidJob, JobFailed, PoolBusy, PoolUnavailable
+from inference.output_reader import OutputReader
 from inference.protocol import (
+    CANCEL_CHANNEL,
     CANCEL_TTL_S,
     JOBS_STREAM,
     WORKER_GROUP,
@@ -43,6 +45,7 @@ class InferenceClient:
         # Past this many jobs waiting for a worker, new ones are refused at once with an
         # estimated wait, instead of queueing for minutes.
         self._max_queued = max_queued
+        self._reader = OutputReader(redis)
 
     async def live_workers(self) -> list[dict[str, str]]:
         """The workers that announced themselves recently, with their model and load."""
@@ -145,29 +148,33 @@ class InferenceClient:
         return len(waiting)
 
     async def cancel(self, job_id: str) -> None:
-        await self._redis.set(cancel_key(job_id), "1", ex=CANCEL_TTL_S)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(cancel_key(job_id), "1", ex=CANCEL_TTL_S)
+        pipe.publish(CANCEL_CHANNEL, job_id)
+        await pipe.execute()
 
     async def _read(self, job_id: str, last_id: str) -> AsyncIterator[Chunk]:
         stream = output_stream(job_id)
-        waited = 0.0
-        block_ms = 1000
-        while True:
-            try:
-                reply: Any = await self._redis.xread({stream: last_id}, count=64, block=block_ms)
-            except RedisError as exc:
-                raise PoolUnavailable(f"lost the connection to Redis ({exc})") from exc
-            if not reply:
-                waited += block_ms / 1000
-                if waited >= self._first_chunk_timeout_s:
+        queue = await self._reader.follow(stream, last_id)
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), self._first_chunk_timeout_s)
+                except TimeoutError:
                     raise PoolUnavailable(
-                        f"no answer from the inference pool in {waited:.0f} s; "
-                        "it may be overloaded or down"
-                    )
-                continue
-            waited = 0.0
-            for entry_id, fields in reply[0][1]:
-                last_id = entry_id
+                        f"no answer from the inference pool in "
+                        f"{self._first_chunk_timeout_s:.0f} s; it may be overloaded or down"
+                    ) from None
+                if isinstance(item, BaseException):
+                    raise PoolUnavailable(f"lost the connection to Redis ({item})") from item
+                entry_id, fields = item
                 yield Chunk.from_fields(fields, entry_id)
+        finally:
+            self._reader.forget(stream)
+
+    async def close(self) -> None:
+        """Stop the shared output reader (the Redis connection stays the caller's)."""
+        await self._reader.close()
 
 
 def estimated_wait_s(queued: int, workers: list[dict[str, str]]) -> float:

@@ -4,8 +4,9 @@
   any number of workers share them. A job is acknowledged after its last chunk is written.
 - Each job's output goes to its own stream (`output_stream(job_id)`), bounded and
   expiring, so a client that reconnects resumes from the last entry id it saw.
-- A client cancels a job by setting `cancel_key(job_id)`; the worker checks it while
-  generating.
+- A client cancels a job by setting `cancel_key(job_id)` and publishing the job id on
+  `CANCEL_CHANNEL`: the worker hears it at once and stops the job within one decode step;
+  the key covers jobs not started yet and messages missed during a reconnect.
 - Workers announce themselves with an expiring hash under `worker_key(name)`.
 - A job that failed on several workers goes to `DEAD_LETTER_STREAM` with the reason,
   and its requester gets an error chunk.
@@ -21,6 +22,7 @@ from typing import Any, Literal
 JOBS_STREAM = "inference:jobs"
 WORKER_GROUP = "workers"
 DEAD_LETTER_STREAM = "inference:dead"
+CANCEL_CHANNEL = "inference:cancel"
 DEAD_LETTER_MAXLEN = 10_000
 WORKER_KEY_PREFIX = "inference:worker:"
 OUTPUT_MAXLEN = 4096

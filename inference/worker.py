@@ -36,6 +36,7 @@ from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.protocol import (
+    CANCEL_CHANNEL,
     DEAD_LETTER_MAXLEN,
     DEAD_LETTER_STREAM,
     JOBS_STREAM,
@@ -66,8 +67,11 @@ class WorkerConfig:
     max_deliveries: int = 3
     # How often running jobs are re-claimed (must be well under claim_idle_ms).
     keepalive_s: float = 2.0
-    # How often running jobs are checked for cancellation.
-    cancel_check_s: float = 0.05
+    # Cancellations arrive by pub/sub at once; this re-check of the cancel keys covers
+    # messages missed while the subscription reconnected.
+    cancel_check_s: float = 1.0
+    # While jobs run, how often the queue is polled for new ones (a round trip each).
+    poll_busy_s: float = 0.025
     heartbeat_s: float = 2.0
 
     @property
@@ -96,11 +100,15 @@ class Worker:
         self.stop_event = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
         self.startup_error: BaseException | None = None
         self.model_name = ""
         self.slots = 0
         self._entries: dict[str, str] = {}  # job id -> stream entry id, for running jobs
         self._started_at: dict[str, float] = {}
+        self._streams_with_ttl: set[str] = set()
+        self._heard_cancels: set[str] = set()
+        self._cancel_lock = threading.Lock()
         self._stats = _Stats()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -111,9 +119,13 @@ class Worker:
         client.close()
         self._thread = threading.Thread(target=self._run, name="inference-worker", daemon=True)
         self._thread.start()
+        self._listener = threading.Thread(
+            target=self._listen_for_cancels, name="inference-cancels", daemon=True
+        )
+        self._listener.start()
         self._ready.wait()
         if self.startup_error is not None:
-            self._thread.join()
+            self.stop()
             raise self.startup_error
 
     def stop(self) -> None:
@@ -122,6 +134,9 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
+        if self._listener is not None:
+            self._listener.join(timeout=5)
+            self._listener = None
 
     def _client(self) -> redis.Redis:
         return redis.Redis.from_url(self.config.redis_url, decode_responses=True)
@@ -149,7 +164,13 @@ class Worker:
 
     def _serve(self, client: redis.Redis, runner: ModelRunner) -> None:
         consumer = self.config.worker_name
-        last = {"heartbeat": 0.0, "claim": 0.0, "cancel": 0.0, "keepalive": time.monotonic()}
+        last = {
+            "heartbeat": 0.0,
+            "claim": 0.0,
+            "cancel": 0.0,
+            "poll": 0.0,
+            "keepalive": time.monotonic(),
+        }
         while not self.stop_event.is_set():
             try:
                 now = time.monotonic()
@@ -160,12 +181,14 @@ class Worker:
                     last["claim"] = now
                     for entry in self._claim_abandoned(client, consumer, runner.free_slots):
                         self._admit(client, runner, *entry)
-                if runner.free_slots:
-                    idle = not runner.active_jobs
+                idle = not runner.active_jobs
+                if runner.free_slots and (idle or now - last["poll"] >= self.config.poll_busy_s):
+                    last["poll"] = now
                     for entry in self._read_new(client, consumer, runner.free_slots, idle):
                         self._admit(client, runner, *entry)
                 if not runner.active_jobs:
                     continue
+                self._apply_heard_cancels(client, runner)
                 self._publish(client, runner.step())
                 if now - last["cancel"] >= self.config.cancel_check_s:
                     last["cancel"] = now
@@ -284,8 +307,14 @@ class Worker:
                     },
                 )
             pipe.xadd(out, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(out, OUTPUT_TTL_S)
-            if isinstance(event, JobDone | JobError):
+            finished = isinstance(event, JobDone | JobError)
+            # The TTL is set when the stream starts and when it ends (and refreshed with
+            # the keep-alive), not on every token: fewer commands per decode step.
+            if finished or event.job_id not in self._streams_with_ttl:
+                pipe.expire(out, OUTPUT_TTL_S)
+                self._streams_with_ttl.add(event.job_id)
+            if finished:
+                self._streams_with_ttl.discard(event.job_id)
                 entry_id = self._entries.pop(event.job_id, None)
                 started = self._started_at.pop(event.job_id, None)
                 if entry_id is not None:
@@ -294,6 +323,30 @@ class Worker:
                     self._stats.jobs_done += 1
                     self._stats.job_seconds += time.monotonic() - started
         pipe.execute()
+
+    def _listen_for_cancels(self) -> None:
+        """Thread: collect job ids published on the cancel channel."""
+        while not self.stop_event.is_set():
+            client = self._client()
+            pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            try:
+                pubsub.subscribe(CANCEL_CHANNEL)
+                while not self.stop_event.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None:
+                        with self._cancel_lock:
+                            self._heard_cancels.add(str(message["data"]))
+            except RedisError:
+                self.stop_event.wait(1.0)
+            finally:
+                pubsub.close()
+                client.close()
+
+    def _apply_heard_cancels(self, client: redis.Redis, runner: ModelRunner) -> None:
+        with self._cancel_lock:
+            heard, self._heard_cancels = self._heard_cancels, set()
+        for job_id in heard & self._entries.keys():
+            self._publish(client, runner.cancel(job_id))
 
     def _apply_cancels(self, client: redis.Redis, runner: ModelRunner) -> None:
         running = list(self._entries)
@@ -306,10 +359,15 @@ class Worker:
                 self._publish(client, runner.cancel(job_id))
 
     def _keep_claims(self, client: redis.Redis, consumer: str) -> None:
-        if self._entries:
-            client.xclaim(
-                JOBS_STREAM, WORKER_GROUP, consumer, 0, list(self._entries.values()), justid=True
-            )
+        if not self._entries:
+            return
+        pipe = client.pipeline(transaction=False)
+        pipe.xclaim(
+            JOBS_STREAM, WORKER_GROUP, consumer, 0, list(self._entries.values()), justid=True
+        )
+        for job_id in self._streams_with_ttl:
+            pipe.expire(output_stream(job_id), OUTPUT_TTL_S)
+        pipe.execute()
 
     def _fail(self, client: redis.Redis, entry_id: str, job_id: str, message: str) -> None:
         pipe = client.pipeline(transaction=False)

@@ -48,7 +48,9 @@ def worker(redis_client: aioredis.Redis, redis_url: str, model_path: Path) -> It
 
 @pytest.fixture
 async def client(redis_client: aioredis.Redis) -> AsyncIterator[InferenceClient]:
-    yield InferenceClient(redis_client, first_chunk_timeout_s=300)
+    client = InferenceClient(redis_client, first_chunk_timeout_s=300)
+    yield client
+    await client.close()
 
 
 async def complete(client: InferenceClient, question: str, **sampling: object) -> list[Chunk]:

@@ -53,7 +53,8 @@ PROMPTS = {
 async def call_once(
     client: InferenceClient, prompt: str, tool_choice: object, seed: int
 ) -> list[Chunk]:
-    sampling = {"temperature": 1.0, "seed": seed, "max_tokens": 128}
+    # Room for the longest call the schemas allow (an 80-character string and the JSON).
+    sampling = {"temperature": 1.0, "seed": seed, "max_tokens": 192}
     stream = client.stream(ask(prompt), sampling, tools=TOOLS, tool_choice=tool_choice)
     return [chunk async for chunk in stream]
 
