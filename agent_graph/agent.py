@@ -54,6 +54,7 @@ class Agent:
         max_tool_rounds: int = 4,
         max_stored_messages: int = 400,
         prompt_style: PromptStyle = "guided",
+        route_tools: bool = False,
     ) -> None:
         self._checkpointer = checkpointer
         self.toolbox = Toolbox.standard(search_backend, document_search)
@@ -65,6 +66,7 @@ class Agent:
             max_tool_rounds=max_tool_rounds,
             max_stored_messages=max_stored_messages,
             prompt_style=prompt_style,
+            route_tools=route_tools,
         )
 
     async def stream_reply(

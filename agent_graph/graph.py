@@ -38,6 +38,15 @@ from langgraph.graph.state import CompiledStateGraph
 from agent_graph.events import TextDelta
 from agent_graph.history import fit_history, overflow, repair_tool_pairs
 from agent_graph.prompts import PromptStyle, system_prompt_with_tools
+from agent_graph.routing import (
+    ROUTE_SAMPLING,
+    ROUTE_TOOL,
+    call_sampling,
+    chosen_tool,
+    forced,
+    route_prompt,
+    route_schema,
+)
 from agent_graph.tool_calls import run_tool_calls
 from agent_graph.tools import AgentTool, Toolbox, ToolContext
 
@@ -115,10 +124,13 @@ def build_graph(
     max_tool_rounds: int = 4,
     max_stored_messages: int = 400,
     prompt_style: PromptStyle = "guided",
+    route_tools: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the agent. Per-turn values come from `config["configurable"]`:
     `system_prompt` (str), `sampling` (dict), `history_budget` (tokens), `tools`
-    (enabled tool names) and `document_scope` (whose documents may be searched)."""
+    (enabled tool names) and `document_scope` (whose documents may be searched).
+    With `route_tools`, a turn's first step picks a tool greedily before calling it,
+    and the step after the tool's result answers without tools (`agent_graph.routing`)."""
     tools = toolbox or Toolbox([])
     unbindable: set[type[BaseChatModel]] = set()
 
@@ -141,10 +153,54 @@ def build_graph(
             str(settings.get("system_prompt", "")), offered, prompt_style
         )
         prompt: list[BaseMessage] = [SystemMessage(system), *history]
-        response = await _generate(bound(offered), prompt, config, **settings.get("sampling", {}))
+        sampling = settings.get("sampling", {})
+        first_step = bool(stored) and isinstance(stored[-1], HumanMessage)
+        if route_tools and offered and first_step:
+            response = await _routed(prompt, offered, config, sampling)
+        elif route_tools and offered:
+            # Routed turns use one tool; then the answer, from the plain system prompt
+            # (tool guidance with no tool on offer makes small models write calls as text).
+            plain = [SystemMessage(str(settings.get("system_prompt", ""))), *history]
+            response = await _generate(model, plain, config, **sampling)
+        elif offered:
+            response = await _with_tools_or_plain(prompt, offered, config, sampling)
+        else:
+            response = await _generate(model, prompt, config, **sampling)
         drop = overflow(stored, max_stored_messages)
         removals = [RemoveMessage(id=message.id) for message in drop if message.id]
         return {"messages": [*removals, response]}
+
+    async def _with_tools_or_plain(
+        prompt: list[BaseMessage],
+        offered: list[AgentTool[Any]],
+        config: RunnableConfig,
+        sampling: dict[str, Any],
+    ) -> AIMessage:
+        try:
+            return await _generate(bound(offered), prompt, config, **sampling)
+        except Exception:  # e.g. a tool call cut off by max_tokens: answer without tools
+            logger.warning("generation with tools failed; answering without", exc_info=True)
+            return await _generate(model, prompt, config, **sampling)
+
+    async def _routed(
+        prompt: list[BaseMessage],
+        offered: list[AgentTool[Any]],
+        config: RunnableConfig,
+        sampling: dict[str, Any],
+    ) -> AIMessage:
+        router = forced(model, route_schema(offered), ROUTE_TOOL)
+        if router is None:
+            return await _generate(bound(offered), prompt, config, **sampling)
+        try:
+            decision = await _generate(router, route_prompt(prompt), config, **ROUTE_SAMPLING)
+            tool = chosen_tool(decision, offered)
+            caller = forced(model, tool.schema(), tool.name) if tool is not None else None
+            if caller is not None:
+                return await _generate(caller, prompt, config, **call_sampling(sampling))
+        except Exception:  # a decision or call that failed: answer without the tool
+            logger.warning("tool routing failed; answering without tools", exc_info=True)
+        # "none" (or a failed route): a plain answer, with no tool on offer to confuse it.
+        return await _generate(model, prompt, config, **sampling)
 
     async def call_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         context, offered = _turn(config, tools)

@@ -161,7 +161,8 @@ async def server_rounds(
         quiet=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=concurrency + 4)
+    # A new connection per request: llama-server may close idle keep-alive connections.
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=0)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as http:
             for _ in range(600):

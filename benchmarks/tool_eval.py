@@ -1,6 +1,7 @@
 """How well a model uses the agent's tools: tool choice, argument validity, and the
-final answer of calculator questions, with the bare prompt ("plain") and with our
-few-shot tool guidance ("guided", `agent_graph.prompts`).
+final answer of calculator questions, with the bare prompt ("plain"), with our few-shot
+tool guidance ("guided", `agent_graph.prompts`), and with guidance plus the two-step
+greedy tool choice ("routed", `agent_graph.routing`, what the bot runs).
 
 64 labelled prompts, half English and half Spanish, each needing the calculator, web
 search, the community's documents, or no tool. Every prompt runs as one real agent
@@ -38,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 
 from agent_graph.agent import Agent, TextDelta, TurnSettings  # noqa: E402
 from agent_graph.prompts import PromptStyle  # noqa: E402
-from agent_graph.tools.arithmetic import CalculationError, evaluate  # noqa: E402
 from agent_graph.tools.base import ToolContext  # noqa: E402
 from agent_graph.tools.web_search import SearchResult  # noqa: E402
 
@@ -194,15 +194,12 @@ def _valid(agent: Agent, name: str, args: dict[str, Any]) -> bool:
     )
     if tool is None:
         return False
+    # Valid arguments match the tool's schema; whether a calculator expression is right
+    # shows in the calculator answers column.
     try:
-        parsed = tool.args_model.model_validate(args)
+        tool.args_model.model_validate(args)
     except ValidationError:
         return False
-    if name == "calculator":
-        try:
-            evaluate(parsed.expression)
-        except CalculationError:
-            return False
     return True
 
 
@@ -229,12 +226,22 @@ async def run_case(agent: Agent, case: Case, thread: str, max_tokens: int) -> Ou
     )
 
 
+# What each compared variant runs: (prompt style, two-step routing).
+VARIANTS: dict[str, tuple[PromptStyle, bool]] = {
+    "plain": ("plain", False),
+    "guided": ("guided", False),
+    "routed": ("guided", True),
+}
+
+
 async def evaluate_model(
     model: BaseChatModel,
     style: PromptStyle,
     cases: Sequence[Case],
     max_tokens: int = 256,
     progress: bool = False,
+    route_tools: bool = False,
+    parallel: int = 1,
 ) -> list[Outcome]:
     agent = Agent(
         model,
@@ -243,19 +250,24 @@ async def evaluate_model(
         document_search=FixedDocuments(),
         prompt_style=style,
         max_tool_rounds=3,
+        route_tools=route_tools,
     )
-    outcomes = []
-    for index, case in enumerate(cases):
-        outcome = await run_case(agent, case, f"{style}-{index}", max_tokens)
-        outcomes.append(outcome)
+    limit = asyncio.Semaphore(parallel)
+    label = f"{style}{'+routed' if route_tools else ''}"
+
+    async def one(index: int, case: Case) -> Outcome:
+        async with limit:
+            outcome = await run_case(agent, case, f"{label}-{index}", max_tokens)
         if progress:
             print(
-                f"{style} {index + 1}/{len(cases)} needs {case.needs}: {outcome.first_tool}, "
+                f"{label} {index + 1}/{len(cases)} needs {case.needs}: {outcome.first_tool}, "
                 f"{outcome.valid_calls}/{outcome.calls} valid: {outcome.answer[:60]!r}",
                 file=sys.stderr,
                 flush=True,
             )
-    return outcomes
+        return outcome
+
+    return list(await asyncio.gather(*(one(i, case) for i, case in enumerate(cases))))
 
 
 @dataclass
@@ -309,6 +321,8 @@ async def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     parser.add_argument("--ctx", type=int, default=4096, help="context tokens for the worker")
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--parallel", type=int, default=4, help="prompts run at once")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
 
     from inference.chat_model import PoolChatModel
@@ -329,12 +343,21 @@ async def main() -> None:
             redis_url = server.url
         try:
             redis = await open_redis(redis_url)
-            async with EmbeddedWorker(redis_url, model_path, slots=1, ctx_per_slot=args.ctx):
+            slots = max(1, args.parallel)
+            async with EmbeddedWorker(redis_url, model_path, slots=slots, ctx_per_slot=args.ctx):
                 model = PoolChatModel(client=InferenceClient(redis))
-                results = {
-                    style: await evaluate_model(model, style, cases, args.max_tokens, progress=True)
-                    for style in ("plain", "guided")
-                }
+                results = {}
+                for name in args.variants:
+                    style, routed = VARIANTS[name]
+                    results[name] = await evaluate_model(
+                        model,
+                        style,
+                        cases,
+                        args.max_tokens,
+                        progress=True,
+                        route_tools=routed,
+                        parallel=slots,
+                    )
             await redis.aclose()
         finally:
             if server is not None:

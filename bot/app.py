@@ -23,7 +23,9 @@ from agent_graph.tools.searxng import SearxngBackend
 from agent_graph.tools.web_search import SearchBackend
 from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings, SettingsService
+from bot.commands import CommandHandler
 from bot.config import Settings
+from bot.docs_commands import DocsCommands
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
@@ -112,7 +114,13 @@ class App:
                 else DuckDuckGoBackend()
             )
         self.chat = ChatService(
-            agent=Agent(model, checkpointer, search_backend=search, document_search=self.documents),
+            agent=Agent(
+                model,
+                checkpointer,
+                search_backend=search,
+                document_search=self.documents,
+                route_tools=settings.tool_routing,
+            ),
             settings=SettingsService(
                 RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
             ),
@@ -125,6 +133,7 @@ class App:
                 context_tokens=settings.context_size,
             ),
         )
+        self.commands = CommandHandler(self.chat, docs=DocsCommands(self.documents, model))
 
     async def _redis_url(self, data_dir: Path) -> str:
         if self.settings.redis_url:

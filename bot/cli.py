@@ -54,7 +54,7 @@ async def run_chat(settings: Settings, conversation: str) -> int:
     # Read piped input before starting anything, so an empty pipe fails fast.
     piped = "" if interactive else sys.stdin.read()
     async with App(settings) as app:
-        chat = TerminalChat(app.chat, conversation)
+        chat = TerminalChat(app.chat, conversation, app.commands)
         if interactive:
             return await chat.run_interactive()
         return await chat.run_once(piped)

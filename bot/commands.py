@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.chat_service import ChatService
 from bot.chat_settings import SETTING_SPECS
+from bot.docs_commands import DocsCommands
 from bot.errors import InvalidRequest
 from bot.failures import describe_failure
 from bot.reply_sink import ReplySink, send_text
@@ -21,6 +22,8 @@ Talk to me in plain text. Commands:
   /settings set KEY VALUE [--level L]     change a setting at level L: conversation
                                           (default), channel, server or global
   /settings reset [KEY] [--level L]       go back to the inherited value (all keys without KEY)
+  /docs list | ask QUESTION               this community's documents; answers cite them
+  /docs add URL | remove ID               change the documents (admins)
 Settings: {keys}.
 Anyone may change their conversation; channel and server levels are for admins."""
 
@@ -65,8 +68,9 @@ def _take_level(rest: str) -> tuple[str, SettingLevel]:
 
 
 class CommandHandler:
-    def __init__(self, service: ChatService) -> None:
+    def __init__(self, service: ChatService, docs: DocsCommands | None = None) -> None:
         self._service = service
+        self._docs = docs
 
     async def handle(self, scope: Scope, text: str, sink: ReplySink) -> None:
         try:
@@ -87,6 +91,10 @@ class CommandHandler:
             return "Stopping the answer." if stopped else "Nothing to cancel."
         if command.name == "/settings":
             return await self._settings(scope, command.rest)
+        if command.name == "/docs":
+            if self._docs is None:
+                raise InvalidRequest("documents are not available in this deployment")
+            return await self._docs.handle(scope, command.rest)
         raise InvalidRequest(f"unknown command {command.name}; send /help for the list")
 
     async def _settings(self, scope: Scope, text: str) -> str:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     log_level: LogLevel = "WARNING"
 
+    # Two-step tool use (greedy choice of tool, then a forced call): see agent_graph/routing.
+    tool_routing: bool = False
+
     # Web search: a SearxNG instance's URL, or DuckDuckGo when unset; off for no web access.
     web_search: bool = True
     searxng_url: str | None = Field(None, description="SearxNG base URL; unset: DuckDuckGo")

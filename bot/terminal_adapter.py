@@ -66,9 +66,14 @@ def terminal_scope(conversation: str) -> Scope:
 
 
 class TerminalChat:
-    def __init__(self, service: ChatService, conversation: str = "default") -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        conversation: str = "default",
+        commands: CommandHandler | None = None,
+    ) -> None:
         self._service = service
-        self._commands = CommandHandler(service)
+        self._commands = commands or CommandHandler(service)
         self._scope = terminal_scope(conversation)
 
     async def handle(self, text: str, out: TextIO, err: TextIO) -> bool:

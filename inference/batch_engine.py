@@ -145,6 +145,13 @@ class BatchEngine:
         # Longest shared prefix first; among equals the least recently used.
         return max(free, key=lambda slot: (common_prefix(slot.cached, prompt), -slot.last_used))
 
+    def clear_idle_caches(self) -> None:
+        """Forget what idle sequences hold (their next jobs start from scratch)."""
+        for slot in self._slots:
+            if slot.job is None:
+                self.backend.forget(slot.seq_id)
+                slot.cached = []
+
     def cancel(self, job_id: str) -> JobDone | None:
         for slot in self._slots:
             if slot.job is not None and slot.job.job_id == job_id:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +29,8 @@ from inference.tool_calls import plan_tools
 
 # Bound on the job stream's length; acknowledged entries beyond it are trimmed.
 JOBS_MAXLEN = 10_000
+# How long a look at the pool (live workers, queue depth) is trusted.
+_POOL_CHECK_S = 0.5
 
 
 class InferenceClient:
@@ -46,6 +49,9 @@ class InferenceClient:
         # estimated wait, instead of queueing for minutes.
         self._max_queued = max_queued
         self._reader = OutputReader(redis)
+        self._workers: list[dict[str, str]] = []
+        self._queued = 0
+        self._pool_checked_at = 0.0
 
     async def live_workers(self) -> list[dict[str, str]]:
         """The workers that announced themselves recently, with their model and load."""
@@ -107,20 +113,7 @@ class InferenceClient:
             raise InvalidJob("a job needs at least one message")
         # Build the grammar once here too: a schema it cannot handle fails fast.
         plan_tools(tools or [], tool_choice)
-        workers = await self.live_workers()
-        if not workers:
-            raise PoolUnavailable(
-                "no inference worker is running; start one with "
-                "`python -m inference.worker`, or enable BOT_EMBEDDED_WORKER"
-            )
-        queued = await self.queued_jobs(limit=self._max_queued)
-        if queued >= self._max_queued:
-            wait = estimated_wait_s(queued, workers)
-            raise PoolBusy(
-                f"The model is busy with {queued}+ waiting requests; try again in about "
-                f"{wait:.0f} s.",
-                wait,
-            )
+        await self._check_pool()
         job = Job(
             messages=messages,
             sampling=params.model_dump(mode="json"),
@@ -134,7 +127,30 @@ class InferenceClient:
             maxlen=JOBS_MAXLEN,
             approximate=True,
         )
+        self._queued += 1  # until the next look at the queue
         return job.job_id
+
+    async def _check_pool(self) -> None:
+        """Refuse at once when no worker is alive or the queue is full. The answer is
+        reused for a moment, so a busy bot does not pay these round trips per message."""
+        stale = time.monotonic() - self._pool_checked_at > _POOL_CHECK_S
+        # A full queue is always looked at afresh before anyone is refused.
+        if stale or not self._workers or self._queued >= self._max_queued:
+            self._workers = await self.live_workers()
+            self._queued = await self.queued_jobs(limit=self._max_queued)
+            self._pool_checked_at = time.monotonic()
+        if not self._workers:
+            raise PoolUnavailable(
+                "no inference worker is running; start one with "
+                "`python -m inference.worker`, or enable BOT_EMBEDDED_WORKER"
+            )
+        if self._queued >= self._max_queued:
+            wait = estimated_wait_s(self._queued, self._workers)
+            raise PoolBusy(
+                f"The model is busy with {self._queued}+ waiting requests; try again in "
+                f"about {wait:.0f} s.",
+                wait,
+            )
 
     async def queued_jobs(self, limit: int) -> int:
         """Jobs no worker has taken yet, counted up to `limit`."""

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -93,6 +93,18 @@ class _Stats:
     job_seconds: float = 0.0  # summed wall time of finished jobs, for "busy, about N s"
 
 
+@dataclass
+class _JobTiming:
+    """Where a job's time went, reported in its final chunk's usage."""
+
+    queued_ms: int  # submission to admission (Redis clock)
+    admitted: float = field(default_factory=time.monotonic)
+    first_output_ms: int = -1  # admission to the first chunk written
+
+    def usage(self) -> dict[str, int]:
+        return {"queued_ms": self.queued_ms, "first_output_ms": self.first_output_ms}
+
+
 class Worker:
     def __init__(self, config: WorkerConfig, runner_factory: RunnerFactory) -> None:
         self.config = config
@@ -107,6 +119,7 @@ class Worker:
         self._entries: dict[str, str] = {}  # job id -> stream entry id, for running jobs
         self._started_at: dict[str, float] = {}
         self._streams_with_ttl: set[str] = set()
+        self._timings: dict[str, _JobTiming] = {}
         self._heard_cancels: set[str] = set()
         self._cancel_lock = threading.Lock()
         self._stats = _Stats()
@@ -256,9 +269,13 @@ class Worker:
             return
         # What an earlier delivery already wrote: a worker that died mid-answer leaves the
         # start of it in the output stream, and the requester has shown it.
-        written: Any = client.xrange(output_stream(job.job_id))
+        pipe = client.pipeline(transaction=False)
+        pipe.xrange(output_stream(job.job_id))
+        pipe.exists(cancel_key(job.job_id))
+        pipe.time()
+        written, cancelled, (seconds, micros) = pipe.execute()
         kinds = {entry_fields.get("kind") for _, entry_fields in written}
-        if kinds & {"done", "error"} or client.exists(cancel_key(job.job_id)):
+        if kinds & {"done", "error"} or cancelled:
             client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
             return
         deltas = [entry_fields.get("text", "") for _, entry_fields in written]
@@ -277,6 +294,10 @@ class Worker:
             return
         self._entries[job.job_id] = entry_id
         self._started_at[job.job_id] = time.monotonic()
+        # The entry id's first part is the Redis clock at submission, in milliseconds.
+        submitted_ms = int(entry_id.split("-", 1)[0])
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        self._timings[job.job_id] = _JobTiming(queued_ms=max(0, now_ms - submitted_ms))
 
     # -- writing results -------------------------------------------------------------
     def _publish(self, client: redis.Redis, events: list[RunnerEvent]) -> None:
@@ -285,6 +306,9 @@ class Worker:
         pipe = client.pipeline(transaction=False)
         for event in events:
             out = output_stream(event.job_id)
+            timing = self._timings.get(event.job_id)
+            if timing is not None and timing.first_output_ms < 0 and not isinstance(event, JobDone):
+                timing.first_output_ms = round(1000 * (time.monotonic() - timing.admitted))
             if isinstance(event, TextOut):
                 chunk = Chunk(kind="delta", text=event.text)
             elif isinstance(event, ToolCallOut):
@@ -304,6 +328,7 @@ class Worker:
                         "prompt_tokens": event.prompt_tokens,
                         "cached_prompt_tokens": event.reused_tokens,
                         "completion_tokens": event.completion_tokens,
+                        **(timing.usage() if timing is not None else {}),
                     },
                 )
             pipe.xadd(out, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
@@ -317,6 +342,7 @@ class Worker:
                 self._streams_with_ttl.discard(event.job_id)
                 entry_id = self._entries.pop(event.job_id, None)
                 started = self._started_at.pop(event.job_id, None)
+                self._timings.pop(event.job_id, None)
                 if entry_id is not None:
                     pipe.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
                 if started is not None:

@@ -15,6 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
+from storage.documents import MiniLMEmbedder
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.embedded_redis import EmbeddedRedis
 from storage.postgres import open_pool
@@ -72,3 +73,9 @@ async def pg_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
         yield pool
     finally:
         await pool.close()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    """The real all-MiniLM-L6-v2, loaded once (its weights are read-only)."""
+    return MiniLMEmbedder()

@@ -53,7 +53,10 @@ class ScriptedChatModel(AsyncOnlyChatModel):
         tool_choice: str | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=formatted, **kwargs)
 
     def offered_tools(self, call: int = -1) -> list[str]:
         """Names of the tools bound for call number `call` (the latest by default)."""

@@ -179,7 +179,9 @@ async def test_help_and_unknown_commands(service) -> None:
 
 
 async def test_model_failures_are_reported_and_service_goes_on(service, model) -> None:
-    model.enqueue(RuntimeError("segfault-ish"), PoolUnavailable("no inference worker is running"))
+    # Each failure twice: a turn with tools on offer retries once without them.
+    crash, down = RuntimeError("segfault-ish"), PoolUnavailable("no inference worker is running")
+    model.enqueue(crash, crash, down, down)
     failed = await ask(service, ALICE, "hi")
     assert failed.failure == "Something went wrong while answering; please try again."
     unavailable = await ask(service, ALICE, "hi")

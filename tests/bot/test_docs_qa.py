@@ -20,11 +20,6 @@ HOURS = "The club house opens at nine on Saturdays and at ten on Sundays."
 BIKES = "Members may borrow the club's two cargo bikes for up to three days."
 
 
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
-
-
 @pytest.fixture
 async def store(pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder) -> PgDocumentStore:
     return PgDocumentStore(pg_pool, embedder)

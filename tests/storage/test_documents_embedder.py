@@ -21,16 +21,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from storage.documents import MiniLMEmbedder
 
 REFERENCE = Path(__file__).with_name("test_documents_embedder_reference.json")
-
-
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
 
 
 def test_vectors_match_sentence_transformers(embedder: MiniLMEmbedder) -> None:

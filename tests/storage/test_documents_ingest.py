@@ -81,11 +81,6 @@ def encrypted(pdf: bytes, password: str) -> bytes:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
-
-
 @pytest.fixture
 def store(pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder) -> PgDocumentStore:
     return PgDocumentStore(pg_pool, embedder)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
@@ -50,11 +49,6 @@ QUESTIONS = {
     "How do I stop the bot while it is answering?": "Bot commands",
     "Where is the meetup held in summer?": "Events calendar",
 }
-
-
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
 
 
 async def test_hit_rate_at_3_on_a_known_corpus(

@@ -38,11 +38,6 @@ async def _pgvector_store(pool: AsyncConnectionPool, embedder: Embedder) -> Docu
 STORE_FACTORIES: dict[str, StoreFactory] = {"pgvector": _pgvector_store}
 
 
-@pytest.fixture(scope="module")
-def embedder() -> MiniLMEmbedder:
-    return MiniLMEmbedder()
-
-
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 async def store(
     request: pytest.FixtureRequest, pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder

@@ -1,0 +1,79 @@
+"""`/docs` in the chat, on the real document store, with a scripted model."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from bot.docs_commands import DocsCommands
+from bot.errors import InvalidRequest, PermissionDenied
+from bot.scope import Role, Scope
+from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
+from tests.fakes import ScriptedChatModel
+
+RULES = (
+    "Community rules. Be kind to each other. Links to other servers need a moderator's "
+    "approval first. Spoilers go in the spoilers channel, marked as spoilers."
+)
+
+
+@pytest.fixture
+def member() -> Scope:
+    # A server of its own per test: documents are per server.
+    return Scope("discord", f"g{uuid.uuid4().hex[:8]}", "c1", "alice")
+
+
+@pytest.fixture
+async def store(pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder) -> PgDocumentStore:
+    return PgDocumentStore(pg_pool, embedder)
+
+
+async def test_members_list_and_ask_with_citations(store, member) -> None:
+    await store.add(member.server_key, SourceDocument("Rules", "rules.md", "text/markdown", RULES))
+    model = ScriptedChatModel()
+    model.enqueue("Links to other servers need a moderator's approval [1].")
+    docs = DocsCommands(store, model)
+    listed = await docs.handle(member, "list")
+    assert "Rules" in listed and listed.startswith("Documents here:")
+    answer = await docs.handle(member, "ask can I post links to other servers?")
+    assert "moderator's approval [1]" in answer
+    assert "Sources:\n[1] Rules" in answer
+    # Another server sees none of it.
+    other = replace(member, server_id="elsewhere")
+    assert (await docs.handle(other, "list")).startswith("No documents here yet")
+
+
+async def test_changing_documents_is_for_admins(store, member) -> None:
+    docs = DocsCommands(store, ScriptedChatModel())
+    with pytest.raises(PermissionDenied, match="only admins can add documents"):
+        await docs.handle(member, "add https://example.org/rules")
+    with pytest.raises(PermissionDenied, match="only admins can remove documents"):
+        await docs.handle(member, "remove 1")
+    admin = replace(member, role=Role.ADMIN)
+    with pytest.raises(PermissionDenied, match="operator"):
+        await docs.handle(admin, "add /etc/passwd")  # a path on the bot's machine
+
+
+async def test_the_operator_adds_a_file_and_an_admin_removes_it(store, member, tmp_path) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Guide\n\nThe weekly meeting is on Thursdays at 18:00 in the hall.\n")
+    docs = DocsCommands(store, ScriptedChatModel())
+    operator = replace(member, role=Role.OPERATOR)
+    added = await docs.handle(operator, f"add {guide}")
+    assert added.startswith("Added #") and "Guide" in added
+    again = await docs.handle(operator, f"add {guide}")
+    assert again.startswith("Already here")
+    document_id = added.split("#", 1)[1].split(" ", 1)[0]
+    removed = await docs.handle(replace(member, role=Role.ADMIN), f"remove {document_id}")
+    assert removed.startswith(f"Removed #{document_id}")
+    assert (await docs.handle(member, "list")).startswith("No documents here yet")
+
+
+async def test_bad_usage_explains_itself(store, member) -> None:
+    docs = DocsCommands(store, ScriptedChatModel())
+    for text in ("", "frobnicate", "ask", "remove abc"):
+        with pytest.raises(InvalidRequest, match="usage: /docs list"):
+            await docs.handle(member, text)
