@@ -48,7 +48,8 @@ async def test_scores_reflect_what_the_model_did() -> None:
     model.enqueue(
         tool_call("calculator", expression="37 * 91 + 5"),
         "It is 3,372.",  # right tool, valid arguments, right answer
-        tool_call("calculator", expression="2 elevado 16"),  # arguments that do not evaluate
+        # Arguments that match the schema but do not evaluate: valid, and a wrong answer.
+        tool_call("calculator", expression="2 elevado 16"),
         "No sé.",
         "I think it was X.",  # should have searched
         "¡Hola!",  # right: no tool
@@ -56,9 +57,9 @@ async def test_scores_reflect_what_the_model_did() -> None:
     outcomes = await tool_eval.evaluate_model(model, "guided", cases)
     assert [o.first_tool for o in outcomes] == ["calculator", "calculator", "none", "none"]
     assert [o.choice_ok for o in outcomes] == [True, True, False, True]
-    assert [(o.calls, o.valid_calls) for o in outcomes] == [(1, 1), (1, 0), (0, 0), (0, 0)]
+    assert [(o.calls, o.valid_calls) for o in outcomes] == [(1, 1), (1, 1), (0, 0), (0, 0)]
     assert [o.answer_ok for o in outcomes[:2]] == [True, False]
     assert model.calls[0]["kwargs"]["temperature"] == 0.0  # greedy
     table = tool_eval.table({"guided": outcomes})
-    assert "| guided: all | 4 | 75% | 50% (1/2) | 50% (1/2) |" in table
+    assert "| guided: all | 4 | 75% | 100% (2/2) | 50% (1/2) |" in table
     assert "| guided: needs web_search | 1 | 0% | - | - |" in table
