@@ -10,6 +10,7 @@ import pytest
 from inference.client import InferenceClient
 from inference.errors import InvalidJob, JobFailed, PoolUnavailable
 from inference.protocol import JOBS_STREAM, Chunk, Job, output_stream
+from inference.status import pool_status
 from tests.inference.conftest import GREEDY, QUESTIONS, ask, complete, start_worker
 
 
@@ -125,3 +126,18 @@ async def test_no_worker_means_a_clear_error(redis_client) -> None:
     client = InferenceClient(redis_client)
     with pytest.raises(PoolUnavailable, match=r"python -m inference\.worker"):
         await anext(client.stream(ask("hi"), GREEDY))
+
+
+@pytest.mark.model
+async def test_status_lists_workers_and_the_queue(worker, client, redis_client) -> None:
+    await complete(client, QUESTIONS[0])
+    text = await pool_status(redis_client)
+    assert "test-worker" in text
+    assert "SmolLM2-135M-Instruct" in text
+    assert "0/2" in text  # idle, two slots
+    assert text.splitlines()[-1] == "queue: 0 waiting, 0 running, 0 dead-lettered"
+
+
+async def test_status_without_workers_says_how_to_start_one(redis_client) -> None:
+    text = await pool_status(redis_client)
+    assert "python -m inference.worker" in text

@@ -1,0 +1,5 @@
+import sys
+
+from inference.status import main
+
+sys.exit(main())
