@@ -145,6 +145,12 @@ class BatchEngine:
         # Longest shared prefix first; among equals the least recently used.
         return max(free, key=lambda slot: (common_prefix(slot.cached, prompt), -slot.last_used))
 
+    @property
+    def cache_use(self) -> float:
+        """Share of the context's cells holding cached tokens (running or kept for reuse)."""
+        cached = sum(len(slot.cached) for slot in self._slots)
+        return cached / (len(self._slots) * self.ctx_per_slot)
+
     def clear_idle_caches(self) -> None:
         """Forget what idle sequences hold (their next jobs start from scratch)."""
         for slot in self._slots:

@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
+from inference.metrics import WorkerMetrics
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.protocol import (
     CANCEL_CHANNEL,
@@ -108,6 +109,7 @@ class _JobTiming:
 class Worker:
     def __init__(self, config: WorkerConfig, runner_factory: RunnerFactory) -> None:
         self.config = config
+        self.metrics = WorkerMetrics()
         self.runner_factory = runner_factory
         self.stop_event = threading.Event()
         self._ready = threading.Event()
@@ -202,7 +204,12 @@ class Worker:
                 if not runner.active_jobs:
                     continue
                 self._apply_heard_cancels(client, runner)
-                self._publish(client, runner.step())
+                step_started = time.monotonic()
+                events = runner.step()
+                self.metrics.step_seconds.observe(time.monotonic() - step_started)
+                self.metrics.batch_tokens.observe(runner.engine.last_batch_size)
+                self.metrics.active_sequences.set(len(runner.active_jobs))
+                self._publish(client, events)
                 if now - last["cancel"] >= self.config.cancel_check_s:
                     last["cancel"] = now
                     self._apply_cancels(client, runner)
@@ -298,6 +305,7 @@ class Worker:
         submitted_ms = int(entry_id.split("-", 1)[0])
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         self._timings[job.job_id] = _JobTiming(queued_ms=max(0, now_ms - submitted_ms))
+        self.metrics.queue_wait.observe(self._timings[job.job_id].queued_ms / 1000)
 
     # -- writing results -------------------------------------------------------------
     def _publish(self, client: redis.Redis, events: list[RunnerEvent]) -> None:
@@ -309,6 +317,7 @@ class Worker:
             timing = self._timings.get(event.job_id)
             if timing is not None and timing.first_output_ms < 0 and not isinstance(event, JobDone):
                 timing.first_output_ms = round(1000 * (time.monotonic() - timing.admitted))
+                self.metrics.time_to_first_token.observe(timing.first_output_ms / 1000)
             if isinstance(event, TextOut):
                 chunk = Chunk(kind="delta", text=event.text)
             elif isinstance(event, ToolCallOut):
@@ -320,7 +329,12 @@ class Worker:
                 )
             elif isinstance(event, JobError):
                 chunk = Chunk(kind="error", text=event.message)
+                self.metrics.jobs.labels(outcome="error").inc()
             else:
+                self.metrics.jobs.labels(outcome=event.reason).inc()
+                self.metrics.prompt_tokens.inc(event.prompt_tokens)
+                self.metrics.reused_prompt_tokens.inc(event.reused_tokens)
+                self.metrics.generated_tokens.inc(event.completion_tokens)
                 chunk = Chunk(
                     kind="done",
                     finish_reason=event.reason,
@@ -436,7 +450,12 @@ class Worker:
             },
         )
         pipe.expire(key, WORKER_HEARTBEAT_TTL_S)
-        pipe.execute()
+        pipe.xpending(JOBS_STREAM, WORKER_GROUP)
+        pipe.xlen(DEAD_LETTER_STREAM)
+        _, _, pending, dead = pipe.execute()
+        self.metrics.pending_jobs.set(int(pending["pending"]))
+        self.metrics.dead_letter_jobs.set(int(dead))
+        self.metrics.kv_cells_used.set(runner.engine.cache_use)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-layers", type=int, default=0, help="layers on the GPU; -1 = all")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--name", default="", help="worker name (default host-pid)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)"
+    )
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BOT_REDIS_URL", ""),
@@ -484,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     worker = Worker(WorkerConfig(redis_url=args.redis_url, name=args.name), factory)
+    if args.metrics_port:
+        worker.metrics.serve(args.metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
     try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
+import urllib.request
 
 import pytest
 
@@ -141,3 +143,33 @@ async def test_status_lists_workers_and_the_queue(worker, client, redis_client) 
 async def test_status_without_workers_says_how_to_start_one(redis_client) -> None:
     text = await pool_status(redis_client)
     assert "python -m inference.worker" in text
+
+
+@pytest.mark.model
+async def test_the_worker_counts_what_it_does_and_serves_metrics(worker, client) -> None:
+    chunks = await complete(client, QUESTIONS[0])
+    done = chunks[-1]
+    registry = worker.metrics.registry
+
+    def value(name: str, **labels: str) -> float:
+        found = registry.get_sample_value(name, labels)
+        assert found is not None, name
+        return found
+
+    assert value("inference_generated_tokens_total") == done.usage["completion_tokens"]
+    assert value("inference_prompt_tokens_total") == done.usage["prompt_tokens"]
+    assert value("inference_jobs_total", outcome=done.finish_reason) == 1
+    assert value("inference_time_to_first_token_seconds_count") == 1
+    assert value("inference_step_seconds_count") >= done.usage["completion_tokens"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    worker.metrics.serve(port, address="127.0.0.1")
+    text = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
+    assert "inference_generated_tokens_total" in text
+    assert "inference_queue_wait_seconds_bucket" in text
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
