@@ -106,6 +106,10 @@ async def _generate(
 ) -> AIMessage:
     # Merging the stream here keeps tool calls however the model implements ainvoke.
     merged: AIMessageChunk | None = None
+    # The community the turn belongs to: the pool admits communities' jobs fairly.
+    community = config.get("configurable", {}).get("document_scope")
+    if community:
+        kw = {"scope": community, **kw}
     async for chunk in runnable.astream(prompt, config, **kw):
         if isinstance(chunk, AIMessageChunk):
             merged = chunk if merged is None else merged + chunk

@@ -107,7 +107,7 @@ class PoolChatModel(AsyncOnlyChatModel):
         stream = self.client.stream(
             payload,
             sampling,
-            scope=self.scope,
+            scope=str(kwargs.get("scope") or self.scope),
             tools=kwargs.get("tools"),
             tool_choice=kwargs.get("tool_choice"),
         )

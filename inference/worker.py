@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
+from inference.fair_queue import FairQueue
 from inference.metrics import WorkerMetrics
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.protocol import (
@@ -74,6 +75,9 @@ class WorkerConfig:
     # While jobs run, how often the queue is polled for new ones (a round trip each).
     poll_busy_s: float = 0.025
     heartbeat_s: float = 2.0
+    # Jobs taken beyond the free slots, to choose fairly between communities: a busy one
+    # cannot fill every slot while another waits.
+    lookahead: int = 8
 
     @property
     def worker_name(self) -> str:
@@ -122,6 +126,7 @@ class Worker:
         self._started_at: dict[str, float] = {}
         self._streams_with_ttl: set[str] = set()
         self._timings: dict[str, _JobTiming] = {}
+        self._waiting = FairQueue(extra=config.lookahead)
         self._heard_cancels: set[str] = set()
         self._cancel_lock = threading.Lock()
         self._stats = _Stats()
@@ -196,11 +201,14 @@ class Worker:
                     last["claim"] = now
                     for entry in self._claim_abandoned(client, consumer, runner.free_slots):
                         self._admit(client, runner, *entry)
-                idle = not runner.active_jobs
-                if runner.free_slots and (idle or now - last["poll"] >= self.config.poll_busy_s):
+                idle = not runner.active_jobs and not self._waiting
+                room = self._waiting.room(runner.free_slots)
+                if room and (idle or now - last["poll"] >= self.config.poll_busy_s):
                     last["poll"] = now
-                    for entry in self._read_new(client, consumer, runner.free_slots, idle):
-                        self._admit(client, runner, *entry)
+                    for entry in self._read_new(client, consumer, room, idle):
+                        self._waiting.add(*entry)
+                while runner.free_slots and self._waiting:
+                    self._admit(client, runner, *self._waiting.next())
                 if not runner.active_jobs:
                     continue
                 self._apply_heard_cancels(client, runner)
@@ -399,12 +407,11 @@ class Worker:
                 self._publish(client, runner.cancel(job_id))
 
     def _keep_claims(self, client: redis.Redis, consumer: str) -> None:
-        if not self._entries:
+        held: list[Any] = [*self._entries.values(), *self._waiting.entry_ids()]
+        if not held:
             return
         pipe = client.pipeline(transaction=False)
-        pipe.xclaim(
-            JOBS_STREAM, WORKER_GROUP, consumer, 0, list(self._entries.values()), justid=True
-        )
+        pipe.xclaim(JOBS_STREAM, WORKER_GROUP, consumer, 0, held, justid=True)
         for job_id in self._streams_with_ttl:
             pipe.expire(output_stream(job_id), OUTPUT_TTL_S)
         pipe.execute()

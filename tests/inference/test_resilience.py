@@ -132,3 +132,31 @@ async def test_a_killed_worker_s_job_is_finished_by_another_as_one_reply(
     # The greedy continuation starts where the first worker stopped. (It may drift from
     # an uninterrupted run later: the written text is tokenized afresh.)
     assert uninterrupted.startswith(before)
+
+
+@pytest.mark.model
+async def test_a_busy_community_does_not_starve_another(
+    redis_client: aioredis.Redis, redis_url: str, model_path: Path, client: InferenceClient
+) -> None:
+    worker = start_worker(redis_url, model_path, slots=1)
+    try:
+        sampling = {**GREEDY, "max_tokens": 16}
+        busy = [
+            await client.submit(ask(f"Tell me about topic {n}."), sampling, scope="discord:busy")
+            for n in range(4)
+        ]
+        quiet = await client.submit(ask("Hello!"), sampling, scope="discord:quiet")
+        finished: list[str] = []
+
+        async def wait_for(job_id: str) -> None:
+            async for _ in client.follow(job_id):
+                pass
+            finished.append(job_id)
+
+        await asyncio.gather(*(wait_for(job_id) for job_id in [*busy, quiet]))
+    finally:
+        worker.stop()
+    # Submitted last, the quiet community's job is not served last: it takes its turn
+    # after at most two of the busy community's (the one running, and one admitted).
+    assert finished.index(quiet) <= 2
+    assert [job for job in finished if job != quiet] == busy  # a community keeps its order
