@@ -168,4 +168,34 @@ def parse_call(text: str, plan: ToolPlan) -> ToolCall:
     arguments = data.get("arguments")
     if not isinstance(arguments, dict):
         raise InvalidJob("the model's tool call has no arguments object")
+    tool = next(tool for tool in plan.tools if tool.name == data["name"])
+    arguments = clamp_numbers(arguments, tool.parameters)
     return ToolCall(call_id=f"call_{uuid.uuid4().hex[:16]}", name=data["name"], arguments=arguments)
+
+
+def clamp_numbers(value: Any, schema: dict[str, Any]) -> Any:
+    """Bring numbers into their schema's minimum/maximum.
+
+    llama-cpp-python's schema-to-grammar converter does not encode numeric ranges, so
+    the grammar guarantees a number where one is due but not its range; this closes
+    that gap so every call validates.
+    """
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        return {key: clamp_numbers(item, properties.get(key) or {}) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clamp_numbers(item, schema.get("items") or {}) for item in value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    step = 1 if schema.get("type") == "integer" else 0
+    low = schema.get("minimum")
+    if schema.get("exclusiveMinimum") is not None:
+        low = schema["exclusiveMinimum"] + (step or 1e-9)
+    high = schema.get("maximum")
+    if schema.get("exclusiveMaximum") is not None:
+        high = schema["exclusiveMaximum"] - (step or 1e-9)
+    if low is not None and value < low:
+        value = low
+    if high is not None and value > high:
+        value = high
+    return value

@@ -182,3 +182,15 @@ def test_a_cut_off_call_is_a_clear_error() -> None:
         parse_call('{"name": "calculator", "arguments": {"expression": "1+', plan)
     call = parse_call('{"name": "calculator", "arguments": {"expression": "1+1"}}', plan)
     assert (call.name, call.arguments) == ("calculator", {"expression": "1+1"})
+
+
+def test_numbers_outside_their_range_are_brought_into_it() -> None:
+    plan = plan_tools(TOOLS, {"type": "function", "function": {"name": "set_reminder"}})
+    assert plan is not None
+    call = parse_call('{"name": "set_reminder", "arguments": {"minutes": 0, "urgent": true}}', plan)
+    assert call.arguments == {"minutes": 1, "urgent": True}
+    jsonschema.validate(call.arguments, SCHEMAS["set_reminder"])
+    late = parse_call(
+        '{"name": "set_reminder", "arguments": {"minutes": 9000, "urgent": false}}', plan
+    )
+    assert late.arguments["minutes"] == 1440
