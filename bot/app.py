@@ -33,6 +33,7 @@ from inference.model_files import resolve_model_path
 from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
 from storage.documents import MiniLMEmbedder, PgDocumentStore
+from storage.documents.embedder import LazyEmbedder
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.embedded_redis import EmbeddedRedis
 from storage.postgres import open_pool
@@ -84,8 +85,6 @@ class App:
         self._stack.push_async_callback(self.redis.aclose)
         self.pg_pool = await open_pool(self.database_url)
         self._stack.push_async_callback(self.pg_pool.close)
-        # The embedding model loads while the worker loads the chat model.
-        embedder_loading = asyncio.create_task(asyncio.to_thread(MiniLMEmbedder))
         if model_path is not None:
             worker = EmbeddedWorker(
                 self.redis_url,
@@ -93,12 +92,11 @@ class App:
                 slots=settings.worker_slots,
                 ctx_per_slot=settings.context_size,
             )
-            try:
-                await self._stack.enter_async_context(worker)
-            except BaseException:
-                await asyncio.gather(embedder_loading, return_exceptions=True)
-                raise
-        self.documents = PgDocumentStore(self.pg_pool, await embedder_loading)
+            await self._stack.enter_async_context(worker)
+        embedder = LazyEmbedder(
+            MiniLMEmbedder, MiniLMEmbedder.model_name, MiniLMEmbedder.dimensions
+        )
+        self.documents = PgDocumentStore(self.pg_pool, embedder)
         # The checkpointer stores binary blobs: it needs a client that does not decode.
         raw_redis = aioredis.from_url(self.redis_url, decode_responses=False)
         self._stack.push_async_callback(raw_redis.aclose)

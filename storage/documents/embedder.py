@@ -7,6 +7,7 @@ must change whenever the vectors would (another model, another pooling).
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -48,3 +49,30 @@ class Embedder(ABC):
         if not parts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         return np.concatenate(parts)
+
+
+class LazyEmbedder(Embedder):
+    """Loads the real embedder on first use, off the event loop.
+
+    Most chat sessions never touch documents; loading the model at start-up would make
+    every one of them pay for it.
+    """
+
+    def __init__(self, load: Callable[[], Embedder], model_name: str, dimensions: int) -> None:
+        self._load = load
+        self.model_name = model_name
+        self.dimensions = dimensions
+        self._loaded: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def _embedder(self) -> Embedder:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        return self._embedder().embed_sync(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._embedder().count_tokens(texts)

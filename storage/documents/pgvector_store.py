@@ -282,12 +282,17 @@ class PgDocumentStore(DocumentStore):
             return [DocumentInfo(**row) for row in await cursor.fetchall()]
 
     async def get(self, scope: str, document_id: int) -> DocumentInfo:
+        return await self._one_document(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE scope = %s AND id = %s",
+            scope,
+            document_id,
+        )
+
+    async def _one_document(self, sql: str, scope: str, document_id: int) -> DocumentInfo:
+        """Run `sql` (filtered by scope and id, returning the document's columns)."""
         async with self._pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(
-                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE scope = %s AND id = %s",
-                (scope, document_id),
-            )
+            await cursor.execute(sql, (scope, document_id))
             row = await cursor.fetchone()
         if row is None:
             raise DocumentNotFound(f"there is no document #{document_id} here; see `docs list`")
@@ -315,17 +320,12 @@ class PgDocumentStore(DocumentStore):
         return text
 
     async def remove(self, scope: str, document_id: int) -> DocumentInfo:
-        async with self._pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            # Chunks go with it: the foreign key cascades, in this one statement.
-            await cursor.execute(
-                f"DELETE FROM documents WHERE scope = %s AND id = %s RETURNING {_DOCUMENT_COLUMNS}",
-                (scope, document_id),
-            )
-            row = await cursor.fetchone()
-        if row is None:
-            raise DocumentNotFound(f"there is no document #{document_id} here; see `docs list`")
-        return DocumentInfo(**row)
+        # Chunks go with it: the foreign key cascades, in this one statement.
+        return await self._one_document(
+            f"DELETE FROM documents WHERE scope = %s AND id = %s RETURNING {_DOCUMENT_COLUMNS}",
+            scope,
+            document_id,
+        )
 
     async def search(self, scope: str, query: str, k: int = 5) -> list[Passage]:
         if not query.strip() or k < 1:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from storage.documents import MiniLMEmbedder
+from storage.documents.embedder import LazyEmbedder
 
 REFERENCE = Path(__file__).with_name("test_documents_embedder_reference.json")
 
@@ -56,3 +57,18 @@ async def test_embed_runs_in_batches_and_reports_progress(embedder: MiniLMEmbedd
     assert seen == [32, 32, 6]
     assert await embedder.embed([]) is not None
     assert (await embedder.embed([])).shape == (0, 384)
+
+
+async def test_the_lazy_embedder_loads_on_first_use_and_embeds_the_same(embedder) -> None:
+    loads: list[int] = []
+
+    def load() -> MiniLMEmbedder:
+        loads.append(1)
+        return embedder
+
+    lazy = LazyEmbedder(load, MiniLMEmbedder.model_name, MiniLMEmbedder.dimensions)
+    assert loads == []  # nothing loaded until something is embedded
+    texts = ["a lazy embedder", "loads once"]
+    assert (await lazy.embed(texts) == await embedder.embed(texts)).all()
+    assert lazy.count_tokens(texts) == embedder.count_tokens(texts)
+    assert loads == [1]
