@@ -55,6 +55,7 @@ class Agent:
         max_stored_messages: int = 400,
         prompt_style: PromptStyle = "guided",
         route_tools: bool = False,
+        detect_arithmetic: bool = True,
     ) -> None:
         self._checkpointer = checkpointer
         self.toolbox = Toolbox.standard(search_backend, document_search)
@@ -67,6 +68,7 @@ class Agent:
             max_stored_messages=max_stored_messages,
             prompt_style=prompt_style,
             route_tools=route_tools,
+            detect_arithmetic=detect_arithmetic,
         )
 
     async def stream_reply(

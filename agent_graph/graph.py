@@ -35,6 +35,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent_graph.arithmetic_intent import find_calculation
 from agent_graph.events import TextDelta
 from agent_graph.history import fit_history, overflow, repair_tool_pairs
 from agent_graph.prompts import PromptStyle, system_prompt_with_tools
@@ -79,6 +80,52 @@ def _turn(config: RunnableConfig, toolbox: Toolbox) -> tuple[ToolContext, list[A
     settings = config.get("configurable", {})
     context = ToolContext(document_scope=str(settings.get("document_scope", "") or ""))
     return context, toolbox.offered(settings.get("tools", ()), context)
+
+
+# Marks a tool call the agent made itself (not the model) in the call's metadata.
+DECIDED_BY = "decided_by"
+ARITHMETIC_INTENT = "arithmetic_intent"
+# Set on such a call when the tool's result line is the whole answer.
+RESULT_IS_ANSWER = "result_is_answer"
+
+
+def arithmetic_call(message: BaseMessage, offered: list[AgentTool[Any]]) -> AIMessage | None:
+    """A calculator call for the calculation written out in `message`, when the
+    calculator is on offer (`agent_graph.arithmetic_intent`)."""
+    if not any(tool.name == "calculator" for tool in offered):
+        return None
+    calculation = find_calculation(message.text)
+    if calculation is None:
+        return None
+    call = make_tool_call(
+        name="calculator",
+        args={"expression": calculation.expression},
+        id=f"call_{uuid.uuid4().hex}",
+    )
+    metadata = {DECIDED_BY: ARITHMETIC_INTENT, RESULT_IS_ANSWER: calculation.whole_message}
+    return AIMessage("", tool_calls=[call], response_metadata=metadata)
+
+
+def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
+    """This turn's tool call made by the agent rather than the model, if any."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            return None
+        if isinstance(message, AIMessage) and message.response_metadata.get(DECIDED_BY):
+            return message
+    return None
+
+
+def result_as_answer(messages: Sequence[BaseMessage]) -> AIMessage | None:
+    """The tool's result as the answer, when the agent's own call asked for that and
+    the tool succeeded; None otherwise (the model answers)."""
+    decision = agent_decision(messages)
+    last = messages[-1] if messages else None
+    if decision is None or not decision.response_metadata.get(RESULT_IS_ANSWER):
+        return None
+    if not isinstance(last, ToolMessage) or last.status == "error":
+        return None
+    return AIMessage(last.text)
 
 
 def _with_call_ids(message: AIMessage) -> AIMessage:
@@ -129,12 +176,15 @@ def build_graph(
     max_stored_messages: int = 400,
     prompt_style: PromptStyle = "guided",
     route_tools: bool = False,
+    detect_arithmetic: bool = True,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the agent. Per-turn values come from `config["configurable"]`:
     `system_prompt` (str), `sampling` (dict), `history_budget` (tokens), `tools`
     (enabled tool names) and `document_scope` (whose documents may be searched).
     With `route_tools`, a turn's first step picks a tool greedily before calling it,
-    and the step after the tool's result answers without tools (`agent_graph.routing`)."""
+    and the step after the tool's result answers without tools (`agent_graph.routing`).
+    With `detect_arithmetic`, a message with a written-out calculation gets the
+    calculator at once, and the model answers from its result."""
     tools = toolbox or Toolbox([])
     unbindable: set[type[BaseChatModel]] = set()
 
@@ -159,9 +209,18 @@ def build_graph(
         prompt: list[BaseMessage] = [SystemMessage(system), *history]
         sampling = settings.get("sampling", {})
         first_step = bool(stored) and isinstance(stored[-1], HumanMessage)
-        if route_tools and offered and first_step:
+        calculation = (
+            arithmetic_call(stored[-1], offered) if detect_arithmetic and first_step else None
+        )
+        given = result_as_answer(stored)
+        if calculation is not None:
+            response = calculation
+        elif given is not None:
+            get_stream_writer()(TextDelta(given.text))
+            response = given
+        elif route_tools and offered and first_step:
             response = await _routed(prompt, offered, config, sampling)
-        elif route_tools and offered:
+        elif (route_tools or agent_decision(stored) is not None) and offered:
             # Routed turns use one tool; then the answer, from the plain system prompt
             # (tool guidance with no tool on offer makes small models write calls as text).
             plain = [SystemMessage(str(settings.get("system_prompt", ""))), *history]

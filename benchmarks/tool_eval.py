@@ -1,7 +1,9 @@
 """How well a model uses the agent's tools: tool choice, argument validity, and the
 final answer of calculator questions, with the bare prompt ("plain"), with our few-shot
 tool guidance ("guided", `agent_graph.prompts`), and with guidance plus the two-step
-greedy tool choice ("routed", `agent_graph.routing`, what the bot runs).
+greedy tool choice ("routed", `agent_graph.routing`, the `BOT_TOOL_ROUTING` setting),
+and with guidance plus the calculator called directly for written-out calculations
+("guided+arithmetic", `agent_graph.arithmetic_intent`, what the bot runs by default).
 
 64 labelled prompts, half English and half Spanish, each needing the calculator, web
 search, the community's documents, or no tool. Every prompt runs as one real agent
@@ -226,11 +228,12 @@ async def run_case(agent: Agent, case: Case, thread: str, max_tokens: int) -> Ou
     )
 
 
-# What each compared variant runs: (prompt style, two-step routing).
-VARIANTS: dict[str, tuple[PromptStyle, bool]] = {
-    "plain": ("plain", False),
-    "guided": ("guided", False),
-    "routed": ("guided", True),
+# What each compared variant runs: (prompt style, two-step routing, arithmetic detection).
+VARIANTS: dict[str, tuple[PromptStyle, bool, bool]] = {
+    "plain": ("plain", False, False),
+    "guided": ("guided", False, False),
+    "routed": ("guided", True, False),
+    "guided+arithmetic": ("guided", False, True),
 }
 
 
@@ -242,6 +245,7 @@ async def evaluate_model(
     progress: bool = False,
     route_tools: bool = False,
     parallel: int = 1,
+    detect_arithmetic: bool = False,
 ) -> list[Outcome]:
     agent = Agent(
         model,
@@ -251,9 +255,10 @@ async def evaluate_model(
         prompt_style=style,
         max_tool_rounds=3,
         route_tools=route_tools,
+        detect_arithmetic=detect_arithmetic,
     )
     limit = asyncio.Semaphore(parallel)
-    label = f"{style}{'+routed' if route_tools else ''}"
+    label = f"{style}{'+routed' if route_tools else ''}{'+arithmetic' if detect_arithmetic else ''}"
 
     async def one(index: int, case: Case) -> Outcome:
         async with limit:
@@ -348,7 +353,7 @@ async def main() -> None:
                 model = PoolChatModel(client=InferenceClient(redis))
                 results = {}
                 for name in args.variants:
-                    style, routed = VARIANTS[name]
+                    style, routed, arithmetic = VARIANTS[name]
                     results[name] = await evaluate_model(
                         model,
                         style,
@@ -357,6 +362,7 @@ async def main() -> None:
                         progress=True,
                         route_tools=routed,
                         parallel=slots,
+                        detect_arithmetic=arithmetic,
                     )
             await redis.aclose()
         finally:

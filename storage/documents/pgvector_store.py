@@ -44,12 +44,19 @@ _DOCUMENT_COLUMNS = (
     "id, scope, title, source, media_type, sha256, added_by, added_at, chunk_count, embedding_model"
 )
 
-_SEARCH_SQL = f"""
+# A scope with at most this many chunks is searched exactly: fast enough, and the HNSW
+# index with a scope filter finds a small scope's nearest chunks poorly when other
+# scopes fill most of the index (docs/benchmarks.md).
+EXACT_SEARCH_MAX_CHUNKS = 20_000
+
+# {order} is the distance (the HNSW index serves it) or the distance plus zero (an
+# expression the index cannot serve, so PostgreSQL ranks the scope's rows exactly).
+_SEARCH_TEMPLATE = """
 WITH semantic AS MATERIALIZED (
     SELECT id, embedding <=> %(vector)s::vector AS distance
     FROM document_chunks
     WHERE scope = %(scope)s
-    ORDER BY distance
+    ORDER BY {order}
     LIMIT %(candidates)s
 ), semantic_ranked AS (
     -- relaxed_order scans may return rows slightly out of order: rank them again.
@@ -64,7 +71,7 @@ WITH semantic AS MATERIALIZED (
     ORDER BY ts_rank_cd(search_text, query) DESC
     LIMIT %(candidates)s
 ), fused AS (
-    SELECT id, sum(1.0 / ({RRF_K} + rank)) AS rrf
+    SELECT id, sum(1.0 / ({rrf_k} + rank)) AS rrf
     FROM (SELECT id, rank FROM semantic_ranked UNION ALL SELECT id, rank FROM lexical) AS ranks
     GROUP BY id
 )
@@ -78,6 +85,10 @@ WHERE c.scope = %(scope)s AND d.scope = %(scope)s
 ORDER BY f.rrf DESC, similarity DESC
 LIMIT %(k)s
 """
+_SEARCH_SQL = _SEARCH_TEMPLATE.format(order="distance", rrf_k=RRF_K)
+_EXACT_SEARCH_SQL = _SEARCH_TEMPLATE.format(
+    order="(embedding <=> %(vector)s::vector) + 0", rrf_k=RRF_K
+)
 
 
 def vector_literal(vector: Sequence[float] | np.ndarray[Any, Any]) -> str:
@@ -98,6 +109,7 @@ class PgDocumentStore(DocumentStore):
         min_similarity: float = 0.25,
         candidates: int = 40,
         ef_search: int = 100,
+        exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS,
     ) -> None:
         self._pool = pool
         self.embedder = embedder
@@ -106,6 +118,7 @@ class PgDocumentStore(DocumentStore):
         self.min_similarity = min_similarity
         self.candidates = candidates
         self.ef_search = ef_search
+        self.exact_search_max_chunks = exact_search_max_chunks
         self._checked = False
 
     async def initialize(self) -> None:
@@ -349,7 +362,15 @@ class PgDocumentStore(DocumentStore):
                     "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
                     (str(max(self.ef_search, candidates)),),
                 )
-                rows = await (await conn.execute(_SEARCH_SQL, params)).fetchall()
+                size = await (
+                    await conn.execute(
+                        "SELECT coalesce(sum(chunk_count), 0) FROM documents WHERE scope = %s",
+                        (scope,),
+                    )
+                ).fetchone()
+                exact = size is not None and int(size[0]) <= self.exact_search_max_chunks
+                sql = _EXACT_SEARCH_SQL if exact else _SEARCH_SQL
+                rows = await (await conn.execute(sql, params)).fetchall()
         except psycopg.errors.UndefinedObject as exc:
             raise DocumentError(
                 f"PostgreSQL's pgvector is too old for document search ({exc}); it needs 0.8+"

@@ -50,15 +50,26 @@ async def parts(
 
 async def test_tool_steps_reach_the_sink_in_order(parts) -> None:
     service, model, _ = parts
-    model.enqueue(tool_call("calculator", expression="37 * 91 + 5"), "3372")
+    model.enqueue(tool_call("calculator", expression="37 * 91"), "3367")
     sink = RecordingSink()
-    await service.chat(ALICE, "what is 37 * 91 + 5?", sink)
+    await service.chat(ALICE, "multiply thirty-seven by ninety-one", sink)
     assert sink.failure is None
     kinds = [kind for kind, _ in sink.events]
     assert kinds == ["start", "tool", "tool", "append", "finish"]
-    assert sink.events[1] == ("tool", "calculator: 37 * 91 + 5 …")
+    assert sink.events[1] == ("tool", "calculator: 37 * 91 …")
+    assert sink.events[2][1].startswith("calculator: 37 * 91 = 3367 (")
+    assert sink.text == "3367"
+
+
+async def test_a_written_out_sum_is_answered_by_the_calculator(parts) -> None:
+    service, model, _ = parts
+    sink = RecordingSink()
+    await service.chat(ALICE, "what is 37 * 91 + 5?", sink)
+    assert sink.failure is None
+    assert [kind for kind, _ in sink.events] == ["start", "tool", "tool", "append", "finish"]
     assert sink.events[2][1].startswith("calculator: 37 * 91 + 5 = 3372 (")
-    assert sink.text == "3372"
+    assert sink.text == "37 * 91 + 5 = 3372"
+    assert model.calls == []
 
 
 async def test_documents_of_the_server_are_searched(parts) -> None:

@@ -7,11 +7,14 @@ vocabulary (rules, times, members) so a bag of words alone would be misled.
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
+from storage.documents.pgvector_store import _EXACT_SEARCH_SQL, _SEARCH_SQL, vector_literal
 
 CORPUS = {
     "Server rules": "Be kind to other members. No spam, no advertising of other servers, "
@@ -51,10 +54,11 @@ QUESTIONS = {
 }
 
 
+@pytest.mark.parametrize("exact_up_to", [0, 20_000], ids=["hnsw", "exact"])
 async def test_hit_rate_at_3_on_a_known_corpus(
-    pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder
+    pg_pool: AsyncConnectionPool, embedder: MiniLMEmbedder, exact_up_to: int
 ) -> None:
-    store = PgDocumentStore(pg_pool, embedder)
+    store = PgDocumentStore(pg_pool, embedder, exact_search_max_chunks=exact_up_to)
     scope = f"test:{uuid.uuid4().hex}"
     for title, text in CORPUS.items():
         await store.add(scope, SourceDocument(title, f"{title}.md", "text/markdown", text))
@@ -87,3 +91,28 @@ async def test_an_exact_term_is_found_by_full_text_search(
     )
     [best, *_] = await store.search(scope, "E4471", k=3)
     assert best.title == "Troubleshooting"
+
+
+async def _plan(pool: AsyncConnectionPool, sql: str) -> str:
+    params = {
+        "scope": "test:plan",
+        "vector": vector_literal([0.05] * 384),
+        "text": "rules",
+        "candidates": 40,
+        "floor": 0.0,
+        "k": 5,
+    }
+    async with pool.connection() as conn, conn.transaction():
+        # An index for the order wherever one can serve it: on a tiny table the planner
+        # would otherwise sort in every case, and the difference would not show.
+        await conn.execute("SET LOCAL enable_sort = off")
+        row = await (await conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)).fetchone()
+    assert row is not None
+    return json.dumps(row[0])
+
+
+async def test_small_scopes_are_ranked_exactly_not_by_the_hnsw_index(
+    pg_pool: AsyncConnectionPool,
+) -> None:
+    assert "document_chunks_embedding" in await _plan(pg_pool, _SEARCH_SQL)
+    assert "document_chunks_embedding" not in await _plan(pg_pool, _EXACT_SEARCH_SQL)

@@ -1,0 +1,88 @@
+"""Spotting a written-out calculation in a message, so the calculator runs without a guess.
+
+Small local models rarely decide to call a tool on their own (`benchmarks/tool_eval.py`
+measures it), yet "what is 37 * 91 + 5?" plainly needs the calculator and the model's
+own arithmetic is usually wrong. When a message contains an expression the calculator
+accepts, with an explicit operator, the agent calls the calculator with it directly.
+When the message is that calculation and little else ("what is 37 * 91 + 5?"), the
+calculator's line ("37 * 91 + 5 = 3372") is the answer: a 135M model asked to restate
+a result it was just given still gets the number wrong. Otherwise the model answers
+from the result. Word problems ("15% of 860", "37 por 91") are
+left to the model's own tool choice: guessing those is where a detector goes wrong.
+
+The detector errs on the side of not firing: dates (2026-11-28), ranges (10-20),
+fractions and times (1/2, 24/7) are not calculations, so a `-` or `/` counts as an
+operator only with spaces around it; `%` is left out (percent or modulo?), and so is
+`x` for times (it is also a letter).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from agent_graph.errors import ToolError
+from agent_graph.tools.arithmetic import CONSTANTS, FUNCTIONS, MAX_EXPRESSION_CHARS, evaluate
+
+# Not the constant `e`: a lone letter e in a sentence is rarely Euler's number.
+_NAMES = "|".join(sorted((*FUNCTIONS, *(c for c in CONSTANTS if c != "e")), key=len, reverse=True))
+# A run of numbers, operators, parentheses, spaces and the calculator's function names.
+_CANDIDATE = re.compile(rf"(?:\d+(?:\.\d+)?|\*\*|[-+*/×÷^()]|\b(?:{_NAMES})\b|[ \t])+")
+# 1,234,567 -> 1234567 (a comma between digit groups is a thousands separator).
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_STRONG_OPERATOR = re.compile(r"\*|×|÷|\^|\+|\s[-/]\s")
+_FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
+
+
+def _normalized(candidate: str) -> str:
+    return candidate.replace("×", "*").replace("÷", "/").replace("^", "**").strip()
+
+
+def _is_calculation(expression: str) -> bool:
+    """At least one operation on numbers, not a lone (possibly signed) number."""
+    try:
+        tree = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return False
+    while isinstance(tree, ast.UnaryOp):
+        tree = tree.operand
+    return isinstance(tree, ast.BinOp | ast.Call)
+
+
+# "What is", "¿Cuánto es", "calcula", "please compute": a few words around a calculation
+# ask for nothing else.
+MAX_WORDS_AROUND = 4
+
+
+@dataclass(frozen=True)
+class Calculation:
+    expression: str  # for the calculator: `×` `÷` `^` spelled as Python operators
+    whole_message: bool  # the message asks for this calculation and nothing else
+
+
+def find_calculation(message: str) -> Calculation | None:
+    """The one calculation in `message` that the calculator evaluates, or None (also
+    when there are several)."""
+    text = _THOUSANDS.sub("", message)
+    found: list[tuple[str, str]] = []
+    for match in _CANDIDATE.finditer(text):
+        raw = match.group().strip()
+        if not any(ch.isdigit() for ch in raw) or len(raw) > MAX_EXPRESSION_CHARS:
+            continue
+        # A function call such as sqrt(2) is explicit enough without an operator.
+        if not (_STRONG_OPERATOR.search(raw) or _FUNCTION_CALL.search(raw)):
+            continue
+        expression = _normalized(raw)
+        if not _is_calculation(expression):
+            continue
+        try:
+            evaluate(expression)
+        except ToolError:
+            continue
+        found.append((raw, expression))
+    if len(found) != 1:  # none, or several: one call would answer only part of it
+        return None
+    [(raw, expression)] = found
+    words_around = re.findall(r"\w+", text.replace(raw, " ", 1))
+    return Calculation(expression, whole_message=len(words_around) <= MAX_WORDS_AROUND)
