@@ -7,13 +7,18 @@ accepts, with an explicit operator, the agent calls the calculator with it direc
 When the message is that calculation and little else ("what is 37 * 91 + 5?"), the
 calculator's line ("37 * 91 + 5 = 3372") is the answer: a 135M model asked to restate
 a result it was just given still gets the number wrong. Otherwise the model answers
-from the result. Word problems ("15% of 860", "37 por 91") are
-left to the model's own tool choice: guessing those is where a detector goes wrong.
+from the result.
+
+Operators written as words between two numbers, in English and Spanish ("37 times 91",
+"999 más 1001", "2 to the power of 20", "the square root of 7569", "12 factorial",
+"15% of 860"), are read as symbols first (`_WORD_OPERATORS`). Word problems that need
+reading ("3 boxes of 144 pens, give away 59") are left to the model's own tool choice:
+guessing those is where a detector goes wrong.
 
 The detector errs on the side of not firing: dates (2026-11-28), ranges (10-20),
 fractions and times (1/2, 24/7) are not calculations, so a `-` or `/` counts as an
-operator only with spaces around it; `%` is left out (percent or modulo?), and so is
-`x` for times (it is also a letter).
+operator only with spaces around it; a bare `%` is left out (percent or modulo?), and
+so is `x` for times (1920 x 1080 is a screen size).
 """
 
 from __future__ import annotations
@@ -33,6 +38,37 @@ _CANDIDATE = re.compile(rf"(?:\d+(?:\.\d+)?|\*\*|[-+*/×÷^()]|\b(?:{_NAMES})\b|
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _STRONG_OPERATOR = re.compile(r"\*|×|÷|\^|\+|\s[-/]\s")
 _FUNCTION_CALL = re.compile(rf"\b(?:{'|'.join(FUNCTIONS)})\s*\(")
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+# Operators spelled out, each only where it stands between (or next to) numbers.
+_WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), replacement)
+    for pattern, replacement in (
+        (rf"{_NUMBER}\s*% (?:of|de) {_NUMBER}", r"\1 / 100 * \2"),
+        (rf"\b(?:the )?square root of {_NUMBER}", r"sqrt(\1)"),
+        (rf"\bra[ií]z cuadrada de {_NUMBER}", r"sqrt(\1)"),
+        (rf"{_NUMBER} factorial\b", r"factorial(\1)"),
+        (rf"\bfactorial (?:of|de) {_NUMBER}", r"factorial(\1)"),
+        (rf"\bdivide {_NUMBER} (?:by|entre|por) {_NUMBER}", r"\1 / \2"),
+        (
+            r"(?<=\d) (?:to the power of|raised to(?: the power of)?|elevado a(?: la)?) (?=\d)",
+            " ** ",
+        ),
+        (r"(?<=\d) (?:times|multiplied by|por|multiplicado por) (?=\d)", " * "),
+        (r"(?<=\d) (?:divided by|dividido (?:por|entre)|entre) (?=\d)", " / "),
+        (r"(?<=\d) (?:plus|m[aá]s) (?=\d)", " + "),
+        (r"(?<=\d) (?:minus|menos) (?=\d)", " - "),
+    )
+)
+
+
+def _symbols_for_words(text: str) -> str:
+    # Twice: "37 por 91 más 5" has its second operator next to the first one's number,
+    # which a single pass has already consumed for a few of the patterns.
+    for _ in range(2):
+        for pattern, replacement in _WORD_OPERATORS:
+            text = pattern.sub(replacement, text)
+    return text
 
 
 def _normalized(candidate: str) -> str:
@@ -64,7 +100,7 @@ class Calculation:
 def find_calculation(message: str) -> Calculation | None:
     """The one calculation in `message` that the calculator evaluates, or None (also
     when there are several)."""
-    text = _THOUSANDS.sub("", message)
+    text = _symbols_for_words(_THOUSANDS.sub("", message))
     found: list[tuple[str, str]] = []
     for match in _CANDIDATE.finditer(text):
         raw = match.group().strip()

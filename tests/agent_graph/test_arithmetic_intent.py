@@ -23,6 +23,16 @@ from tests.fakes import ScriptedChatModel
         ("1,234 * 3 please", "1234 * 3", True),
         ("sqrt(7569)", "sqrt(7569)", True),
         ("what is 10 - 3?", "10 - 3", True),
+        ("How much is 1234 times 5678?", "1234 * 5678", True),
+        ("¿Cuánto es 37 por 91 más 5?", "37 * 91 + 5", True),
+        ("¿Cuánto es 999 más 1001 menos 250?", "999 + 1001 - 250", True),
+        ("What is 2 to the power of 20?", "2 ** 20", True),
+        ("¿Cuánto es 2 elevado a 16?", "2 ** 16", True),
+        ("What is 15% of 860?", "15 / 100 * 860", True),
+        ("¿Cuál es la raíz cuadrada de 1764?", "sqrt(1764)", True),
+        ("What is 12 factorial?", "factorial(12)", True),
+        ("Divide 10000 entre 16.", "10000 / 16", True),
+        ("144 divided by 12", "144 / 12", True),
         (
             "what is 37*91+5, and can you also write me a short poem about it?",
             "37*91+5",
@@ -42,7 +52,10 @@ def test_calculations_are_found(message: str, expression: str, whole: bool) -> N
         "We were 10-20 people.",
         "The shop is open 24/7.",
         "Add 1/2 cup of sugar.",
-        "What is 15% of 860?",  # percent or modulo: left to the model
+        "17 % 5",  # percent or modulo: left to the model
+        "a 1920 x 1080 screen",
+        "I finished 3 times in a row",
+        "tres por ciento",
         "I have 3+ years of experience",
         "Room 101",
         "-5 degrees outside",
