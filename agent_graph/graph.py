@@ -153,10 +153,15 @@ async def _generate(
 ) -> AIMessage:
     # Merging the stream here keeps tool calls however the model implements ainvoke.
     merged: AIMessageChunk | None = None
+    configurable = config.get("configurable", {})
+    routing: dict[str, str] = {}
     # The community the turn belongs to: the pool admits communities' jobs fairly.
-    community = config.get("configurable", {}).get("document_scope")
-    if community:
-        kw = {"scope": community, **kw}
+    if configurable.get("document_scope"):
+        routing["scope"] = str(configurable["document_scope"])
+    # The conversation: its next job goes to the worker that holds its prefix.
+    if configurable.get("thread_id"):
+        routing["affinity"] = str(configurable["thread_id"])
+    kw = {**routing, **kw}
     async for chunk in runnable.astream(prompt, config, **kw):
         if isinstance(chunk, AIMessageChunk):
             merged = chunk if merged is None else merged + chunk

@@ -72,6 +72,9 @@ class PoolChatModel(AsyncOnlyChatModel):
     client: InferenceClient
     sampling: dict[str, Any] = Field(default_factory=dict)
     scope: str = ""
+    # The conversation's key, so its turns reach the worker caching it; per call too:
+    # `model.astream(messages, affinity="conv-key")`.
+    affinity: str = ""
 
     @property
     def _llm_type(self) -> str:
@@ -110,6 +113,7 @@ class PoolChatModel(AsyncOnlyChatModel):
             scope=str(kwargs.get("scope") or self.scope),
             tools=kwargs.get("tools"),
             tool_choice=kwargs.get("tool_choice"),
+            affinity=str(kwargs.get("affinity") or self.affinity),
         )
         async for chunk in stream:
             if chunk.kind == "tool_call":

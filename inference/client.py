@@ -70,11 +70,17 @@ class InferenceClient:
         scope: str = "",
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
+        affinity: str = "",
     ) -> AsyncIterator[Chunk]:
         """Submit a job and yield its chunks until it ends. Closing the iterator early
         cancels the job on the worker."""
         job_id = await self.submit(
-            messages, sampling, scope=scope, tools=tools, tool_choice=tool_choice
+            messages,
+            sampling,
+            scope=scope,
+            tools=tools,
+            tool_choice=tool_choice,
+            affinity=affinity,
         )
         async for chunk in self.follow(job_id):
             yield chunk
@@ -106,8 +112,11 @@ class InferenceClient:
         scope: str = "",
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
+        affinity: str = "",
     ) -> str:
-        """Queue a job and return its id. Bad values fail here, before queueing."""
+        """Queue a job and return its id. Bad values fail here, before queueing.
+        `affinity` names the conversation (any stable key): the pool prefers the worker
+        that served its last turn, whose cache still holds the shared prefix."""
         params = SamplingParams.parse(sampling)
         if not messages:
             raise InvalidJob("a job needs at least one message")
@@ -120,6 +129,7 @@ class InferenceClient:
             scope=scope,
             tools=tools or [],
             tool_choice=tool_choice,
+            affinity=affinity,
         )
         await self._redis.xadd(
             JOBS_STREAM,

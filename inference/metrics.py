@@ -1,4 +1,5 @@
-"""Prometheus metrics of one worker: queue, latency, throughput, batching, cache use.
+"""Prometheus metrics of one worker: queue, latency, throughput, batching, cache use,
+handovers between workers.
 
 Each worker owns its registry (not the process-wide default), so several workers in one
 process, as in the tests, do not collide. `serve(port)` exposes it over HTTP.
@@ -53,6 +54,13 @@ class WorkerMetrics:
         )
         self.jobs = Counter(
             "inference_jobs", "Finished jobs by outcome", ["outcome"], registry=registry
+        )
+        self.handovers = Counter(
+            "inference_handovers",
+            "Jobs handed to the worker caching their conversation (sent) or taken from "
+            "another worker (received)",
+            ["direction"],
+            registry=registry,
         )
         self.active_sequences = Gauge(
             "inference_active_sequences", "Sequences generating now", registry=registry

@@ -7,7 +7,13 @@
 - A client cancels a job by setting `cancel_key(job_id)` and publishing the job id on
   `CANCEL_CHANNEL`: the worker hears it at once and stops the job within one decode step;
   the key covers jobs not started yet and messages missed during a reconnect.
-- Workers announce themselves with an expiring hash under `worker_key(name)`.
+- Workers announce themselves with an expiring hash under `worker_key(name)`: model,
+  slots, busy slots, and the id of the connection it blocks on while idle.
+- A job may carry an `affinity` key (its conversation). The worker that finishes it
+  records itself under `affinity_key(key)`: its cache now holds the conversation, so a
+  worker that reads the next turn hands the entry to it (`XCLAIM` onto that consumer)
+  when it is alive and has a free slot. The receiver finds the entry among its own
+  pending entries. A job is handed over at most once.
 - A job that failed on several workers goes to `DEAD_LETTER_STREAM` with the reason,
   and its requester gets an error chunk.
 """
@@ -29,6 +35,9 @@ OUTPUT_MAXLEN = 4096
 OUTPUT_TTL_S = 600
 CANCEL_TTL_S = 600
 WORKER_HEARTBEAT_TTL_S = 15
+# How long a worker is remembered as holding a conversation's cache. Past a few minutes
+# other conversations have likely taken its sequence slots over anyway.
+AFFINITY_TTL_S = 600
 
 
 def output_stream(job_id: str) -> str:
@@ -43,6 +52,10 @@ def worker_key(name: str) -> str:
     return f"{WORKER_KEY_PREFIX}{name}"
 
 
+def affinity_key(key: str) -> str:
+    return f"inference:affinity:{key}"
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 
@@ -50,7 +63,8 @@ def new_job_id() -> str:
 @dataclass(frozen=True)
 class Job:
     """A chat completion request: OpenAI-style messages, sampling values, and optionally
-    OpenAI-style `tools` with a `tool_choice` ("auto", "none", "required" or a tool)."""
+    OpenAI-style `tools` with a `tool_choice` ("auto", "none", "required" or a tool).
+    `affinity` names the conversation, so its turns go to the worker caching it."""
 
     messages: list[dict[str, Any]]
     sampling: dict[str, Any]
@@ -58,6 +72,7 @@ class Job:
     scope: str = ""
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
+    affinity: str = ""
 
     def to_fields(self) -> dict[str, str]:
         fields = {
@@ -69,6 +84,8 @@ class Job:
         if self.tools:
             fields["tools"] = json.dumps(self.tools)
             fields["tool_choice"] = json.dumps(self.tool_choice)
+        if self.affinity:
+            fields["affinity"] = self.affinity
         return fields
 
     @classmethod
@@ -80,6 +97,7 @@ class Job:
             scope=fields.get("scope", ""),
             tools=json.loads(fields.get("tools") or "[]"),
             tool_choice=json.loads(fields.get("tool_choice") or "null"),
+            affinity=fields.get("affinity", ""),
         )
 
 

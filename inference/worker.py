@@ -11,6 +11,14 @@ seconds, which keeps its idle time low; a job whose worker died goes idle and an
 worker claims it (`XAUTOCLAIM`). A job delivered more than `max_deliveries` times goes
 to the dead-letter stream and its requester gets a clear error.
 
+Conversation affinity: a worker records itself as the holder of a finished job's
+conversation (`affinity_key`). A worker that reads a new job whose conversation another
+live worker with a free slot holds moves the entry into that worker's pending list
+(`XCLAIM`) and wakes it; that worker reuses the cached prefix instead of evaluating the
+whole history again. Each worker looks at its own pending list for such entries as
+often as at the stream. Only entries read fresh from the stream are handed over, so a
+job moves at most once; one handed to a worker that dies is recovered like any other.
+
 Run standalone with `python -m inference.worker --model PATH --slots N`, or inside the
 app (`inference.embedded.EmbeddedWorker`) when no separate pool is configured.
 """
@@ -38,6 +46,7 @@ from inference.fair_queue import FairQueue
 from inference.metrics import WorkerMetrics
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.protocol import (
+    AFFINITY_TTL_S,
     CANCEL_CHANNEL,
     DEAD_LETTER_MAXLEN,
     DEAD_LETTER_STREAM,
@@ -48,6 +57,7 @@ from inference.protocol import (
     WORKER_HEARTBEAT_TTL_S,
     Chunk,
     Job,
+    affinity_key,
     cancel_key,
     output_stream,
     worker_key,
@@ -57,6 +67,7 @@ from inference.sampling import SamplingParams
 log = logging.getLogger(__name__)
 
 RunnerFactory = Callable[[], ModelRunner]
+Entry = tuple[str, dict[str, str]]  # a job stream entry: its id and fields
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,27 @@ class _JobTiming:
         return {"queued_ms": self.queued_ms, "first_output_ms": self.first_output_ms}
 
 
+@dataclass
+class _Holder:
+    """A live worker that caches a conversation, as its heartbeat hash describes it."""
+
+    name: str
+    free_slots: int
+    client_id: int  # the connection it blocks on while idle: unblocking it wakes it
+
+    @classmethod
+    def parse(cls, name: str, announced: list[str | None]) -> _Holder | None:
+        """From `HMGET slots busy client`; None when the worker has no hash (dead) or
+        one this code cannot read (a worker of another version)."""
+        slots, busy, client_id = announced
+        if slots is None:
+            return None
+        try:
+            return cls(name, int(slots) - int(busy or 0), int(client_id or 0))
+        except ValueError:
+            return None
+
+
 class Worker:
     def __init__(self, config: WorkerConfig, runner_factory: RunnerFactory) -> None:
         self.config = config
@@ -126,6 +158,9 @@ class Worker:
         self._started_at: dict[str, float] = {}
         self._streams_with_ttl: set[str] = set()
         self._timings: dict[str, _JobTiming] = {}
+        self._affinities: dict[str, str] = {}  # job id -> affinity key, for running jobs
+        self._client_id = 0  # of the loop's Redis connection, announced for handovers
+        self._announced_busy = -1
         self._waiting = FairQueue(extra=config.lookahead)
         self._heard_cancels: set[str] = set()
         self._cancel_lock = threading.Lock()
@@ -205,8 +240,7 @@ class Worker:
                 room = self._waiting.room(runner.free_slots)
                 if room and (idle or now - last["poll"] >= self.config.poll_busy_s):
                     last["poll"] = now
-                    for entry in self._read_new(client, consumer, room, idle):
-                        self._waiting.add(*entry)
+                    self._take_jobs(client, consumer, room, idle)
                 while runner.free_slots and self._waiting:
                     self._admit(client, runner, *self._waiting.next())
                 if not runner.active_jobs:
@@ -236,9 +270,19 @@ class Worker:
                 self.stop_event.wait(1.0)
 
     # -- taking jobs -----------------------------------------------------------------
-    def _read_new(
-        self, client: redis.Redis, consumer: str, count: int, idle: bool
-    ) -> list[tuple[str, dict[str, str]]]:
+    def _take_jobs(self, client: redis.Redis, consumer: str, room: int, idle: bool) -> None:
+        """Queue up to `room` jobs: first those handed to this worker, then new ones,
+        less those handed on to the worker caching their conversation."""
+        assigned = self._take_assigned(client, consumer, room)
+        for entry in assigned:
+            self._waiting.add(*entry)
+        if len(assigned) < room:
+            # No waiting for new jobs while handed ones are ready to run.
+            new = self._read_new(client, consumer, room - len(assigned), idle and not assigned)
+            for entry in self._hand_over(client, new):
+                self._waiting.add(*entry)
+
+    def _read_new(self, client: redis.Redis, consumer: str, count: int, idle: bool) -> list[Entry]:
         # Block only when nothing runs; otherwise a decode step is waiting.
         reply: Any = client.xreadgroup(
             WORKER_GROUP, consumer, {JOBS_STREAM: ">"}, count=count, block=1000 if idle else None
@@ -247,17 +291,110 @@ class Worker:
             return []
         return [(str(entry_id), dict(fields)) for entry_id, fields in reply[0][1]]
 
-    def _claim_abandoned(
-        self, client: redis.Redis, consumer: str, count: int
-    ) -> list[tuple[str, dict[str, str]]]:
+    def _hand_over(self, client: redis.Redis, entries: list[Entry]) -> list[Entry]:
+        """Move each job whose conversation another live worker with a free slot caches
+        into that worker's pending list; return the jobs left to run here.
+
+        Only entries fresh from the stream come here, never ones handed to or reclaimed
+        by this worker: so a job moves at most once, and workers with diverging views of
+        an affinity cannot bounce it between them."""
+        holders = self._holders(client, {fields.get("affinity", "") for _, fields in entries})
+        handed: list[tuple[str, _Holder]] = []
+        for entry_id, fields in entries:
+            holder = holders.get(fields.get("affinity", ""))
+            if holder is not None and holder.free_slots > 0:
+                holder.free_slots -= 1  # its announced load is a moment old: do not flood it
+                handed.append((entry_id, holder))
+        if not handed:
+            return entries
+        pipe = client.pipeline(transaction=False)
+        for entry_id, holder in handed:
+            # JUSTID leaves the delivery count alone and RETRYCOUNT 0 takes back this
+            # worker's read, so the receiver's claim counts as the job's first delivery.
+            pipe.xclaim(
+                JOBS_STREAM, WORKER_GROUP, holder.name, 0, [entry_id], justid=True, retrycount=0
+            )
+        for client_id in {holder.client_id for _, holder in handed} - {0}:
+            # An idle receiver is blocked reading the stream: wake it to look now. It may
+            # be refused (an ACL without CLIENT); then it looks within a second anyway.
+            pipe.client_unblock(client_id)
+        claims = pipe.execute(raise_on_error=False)[: len(handed)]
+        sent = {
+            entry_id
+            for (entry_id, _), claimed in zip(handed, claims, strict=True)
+            if claimed and not isinstance(claimed, Exception)  # else still ours: run it here
+        }
+        self.metrics.handovers.labels(direction="sent").inc(len(sent))
+        return [entry for entry in entries if entry[0] not in sent]
+
+    def _holders(self, client: redis.Redis, keys: set[str]) -> dict[str, _Holder]:
+        """By affinity key: the live worker other than this one caching that conversation."""
+        ordered = sorted(keys - {""})
+        if not ordered:
+            return {}
+        names: list[str | None] = client.mget([affinity_key(key) for key in ordered])  # type: ignore[assignment]
+        by_key = {
+            key: name
+            for key, name in zip(ordered, names, strict=True)
+            if name and name != self.config.worker_name
+        }
+        others = sorted(set(by_key.values()))
+        if not others:
+            return {}
+        pipe = client.pipeline(transaction=False)
+        for name in others:
+            pipe.hmget(worker_key(name), ["slots", "busy", "client"])
+        workers = {
+            name: _Holder.parse(name, announced)
+            for name, announced in zip(others, pipe.execute(), strict=True)
+        }
+        return {key: holder for key, name in by_key.items() if (holder := workers[name])}
+
+    def _take_assigned(self, client: redis.Redis, consumer: str, count: int) -> list[Entry]:
+        """Entries pending for this worker that it does not hold: jobs other workers
+        handed to it, and any left by an earlier run under the same name."""
+        held = set(self._held_entry_ids())
+        pending: Any = client.xpending_range(
+            JOBS_STREAM, WORKER_GROUP, "-", "+", count + len(held), consumername=consumer
+        )
+        unheld = [entry for entry in pending if entry["message_id"] not in held][:count]
+        if not unheld:
+            return []
+        pipe = client.pipeline(transaction=False)
+        for entry in unheld:
+            # Claiming with the idle time just seen succeeds only if no one claimed the
+            # entry since (that restarts its idle time): a worker that recovered it
+            # meanwhile keeps it. Without JUSTID the claim counts a delivery and returns
+            # the fields.
+            idle_ms = entry["time_since_delivered"]
+            pipe.xclaim(JOBS_STREAM, WORKER_GROUP, consumer, idle_ms, [entry["message_id"]])
+        taken = []
+        for entry, claimed in zip(unheld, pipe.execute(), strict=True):
+            entry_id, deliveries = str(entry["message_id"]), int(entry["times_delivered"]) + 1
+            if not claimed:  # another worker took it, or Redis 7+ dropped it as trimmed
+                continue
+            fields = claimed[0][1]
+            if fields is None:  # trimmed from the stream (Redis 6 keeps it pending)
+                client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+            elif not self._over_delivered(client, entry_id, fields, deliveries):
+                if deliveries == 1:  # a handover resets the count to 0
+                    self.metrics.handovers.labels(direction="received").inc()
+                else:
+                    log.info("took back job %s, left by an earlier run of this worker", entry_id)
+                taken.append((entry_id, dict(fields)))
+        return taken
+
+    def _claim_abandoned(self, client: redis.Redis, consumer: str, count: int) -> list[Entry]:
         """Take over jobs whose worker stopped refreshing them."""
         reply: Any = client.xautoclaim(
             JOBS_STREAM, WORKER_GROUP, consumer, self.config.claim_idle_ms, "0-0", count=count
         )
         taken = []
         for entry_id, fields in reply[1] if reply else []:
-            if fields is None:  # trimmed from the stream meanwhile
-                client.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+            # A trimmed entry: Redis 7+ drops it from the pending list and leaves it out
+            # here; Redis 6 answers nil without its id and leaves it pending for this
+            # worker, whose `_take_assigned` then acknowledges it.
+            if fields is None:
                 continue
             if fields.get("id") in self._entries:
                 continue  # our own job, idle only because a step was slow: keep it running
@@ -265,12 +402,20 @@ class Worker:
                 JOBS_STREAM, WORKER_GROUP, min=entry_id, max=entry_id, count=1
             )
             deliveries = int(pending[0]["times_delivered"]) if pending else 1
-            if deliveries > self.config.max_deliveries:
-                self._dead_letter(client, str(entry_id), dict(fields), deliveries)
+            if self._over_delivered(client, str(entry_id), dict(fields), deliveries):
                 continue
             log.info("claimed job %s from a worker that stopped", entry_id)
             taken.append((str(entry_id), dict(fields)))
         return taken
+
+    def _over_delivered(
+        self, client: redis.Redis, entry_id: str, fields: dict[str, str], deliveries: int
+    ) -> bool:
+        """Dead-letter a job delivered too often (it may be what kills its workers)."""
+        if deliveries <= self.config.max_deliveries:
+            return False
+        self._dead_letter(client, entry_id, fields, deliveries)
+        return True
 
     def _admit(
         self, client: redis.Redis, runner: ModelRunner, entry_id: str, fields: dict[str, str]
@@ -308,6 +453,8 @@ class Worker:
             self._fail(client, entry_id, job.job_id, str(exc))
             return
         self._entries[job.job_id] = entry_id
+        if job.affinity:
+            self._affinities[job.job_id] = job.affinity
         self._started_at[job.job_id] = time.monotonic()
         # The entry id's first part is the Redis clock at submission, in milliseconds.
         submitted_ms = int(entry_id.split("-", 1)[0])
@@ -354,23 +501,34 @@ class Worker:
                     },
                 )
             pipe.xadd(out, chunk.to_fields(), maxlen=OUTPUT_MAXLEN, approximate=True)  # type: ignore[arg-type]
-            finished = isinstance(event, JobDone | JobError)
             # The TTL is set when the stream starts and when it ends (and refreshed with
             # the keep-alive), not on every token: fewer commands per decode step.
-            if finished or event.job_id not in self._streams_with_ttl:
+            if isinstance(event, JobDone | JobError):
+                pipe.expire(out, OUTPUT_TTL_S)
+                self._finish(pipe, event)
+            elif event.job_id not in self._streams_with_ttl:
                 pipe.expire(out, OUTPUT_TTL_S)
                 self._streams_with_ttl.add(event.job_id)
-            if finished:
-                self._streams_with_ttl.discard(event.job_id)
-                entry_id = self._entries.pop(event.job_id, None)
-                started = self._started_at.pop(event.job_id, None)
-                self._timings.pop(event.job_id, None)
-                if entry_id is not None:
-                    pipe.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
-                if started is not None:
-                    self._stats.jobs_done += 1
-                    self._stats.job_seconds += time.monotonic() - started
+        if len(self._entries) != self._announced_busy:
+            # A fresh load, so a worker deciding on a handover sees this one's free slots.
+            self._announce(pipe)
         pipe.execute()
+
+    def _finish(self, pipe: redis.client.Pipeline, event: JobDone | JobError) -> None:
+        """Forget a finished job; acknowledge it and, when it ended with an answer, record
+        this worker as the one caching its conversation."""
+        self._streams_with_ttl.discard(event.job_id)
+        entry_id = self._entries.pop(event.job_id, None)
+        started = self._started_at.pop(event.job_id, None)
+        affinity = self._affinities.pop(event.job_id, "")
+        self._timings.pop(event.job_id, None)
+        if entry_id is not None:
+            pipe.xack(JOBS_STREAM, WORKER_GROUP, entry_id)
+        if affinity and isinstance(event, JobDone):
+            pipe.set(affinity_key(affinity), self.config.worker_name, ex=AFFINITY_TTL_S)
+        if started is not None:
+            self._stats.jobs_done += 1
+            self._stats.job_seconds += time.monotonic() - started
 
     def _listen_for_cancels(self) -> None:
         """Thread: collect job ids published on the cancel channel."""
@@ -406,8 +564,12 @@ class Worker:
             if flag:
                 self._publish(client, runner.cancel(job_id))
 
+    def _held_entry_ids(self) -> list[str]:
+        """The stream entries of jobs this worker runs or has waiting."""
+        return [*self._entries.values(), *self._waiting.entry_ids()]
+
     def _keep_claims(self, client: redis.Redis, consumer: str) -> None:
-        held: list[Any] = [*self._entries.values(), *self._waiting.entry_ids()]
+        held: list[Any] = self._held_entry_ids()
         if not held:
             return
         pipe = client.pipeline(transaction=False)
@@ -441,28 +603,37 @@ class Worker:
         )
 
     def _heartbeat(self, client: redis.Redis, runner: ModelRunner) -> None:
-        key = worker_key(self.config.worker_name)
-        stats = self._stats
-        average = stats.job_seconds / stats.jobs_done if stats.jobs_done else 0.0
+        # The loop's commands all go through one connection (one thread, so the pool
+        # hands the same one back); its id changes only when redis-py reconnects.
+        self._client_id = int(client.client_id())  # type: ignore[arg-type]
         pipe = client.pipeline(transaction=False)
-        pipe.hset(
-            key,
-            mapping={
-                "model": runner.model_name,
-                "slots": self.slots,
-                "busy": len(runner.active_jobs),
-                "jobs_done": stats.jobs_done,
-                "avg_job_s": f"{average:.3f}",
-                "seen": f"{time.time():.3f}",
-            },
-        )
-        pipe.expire(key, WORKER_HEARTBEAT_TTL_S)
+        self._announce(pipe)
         pipe.xpending(JOBS_STREAM, WORKER_GROUP)
         pipe.xlen(DEAD_LETTER_STREAM)
-        _, _, pending, dead = pipe.execute()
+        *_, pending, dead = pipe.execute()
         self.metrics.pending_jobs.set(int(pending["pending"]))
         self.metrics.dead_letter_jobs.set(int(dead))
         self.metrics.kv_cells_used.set(runner.engine.cache_use)
+
+    def _announce(self, pipe: redis.client.Pipeline) -> None:
+        """Refresh this worker's hash: its model, load, and how a handover wakes it."""
+        key = worker_key(self.config.worker_name)
+        stats = self._stats
+        average = stats.job_seconds / stats.jobs_done if stats.jobs_done else 0.0
+        self._announced_busy = len(self._entries)
+        pipe.hset(
+            key,
+            mapping={
+                "model": self.model_name,
+                "slots": self.slots,
+                "busy": self._announced_busy,
+                "jobs_done": stats.jobs_done,
+                "avg_job_s": f"{average:.3f}",
+                "seen": f"{time.time():.3f}",
+                "client": self._client_id,
+            },
+        )
+        pipe.expire(key, WORKER_HEARTBEAT_TTL_S)
 
 
 def main(argv: list[str] | None = None) -> int:

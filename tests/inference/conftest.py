@@ -55,3 +55,8 @@ async def client(redis_client: aioredis.Redis) -> AsyncIterator[InferenceClient]
 
 async def complete(client: InferenceClient, question: str, **sampling: object) -> list[Chunk]:
     return [chunk async for chunk in client.stream(ask(question), {**GREEDY, **sampling})]
+
+
+def text_of(chunks: list[Chunk]) -> str:
+    """The answer's text: its deltas joined."""
+    return "".join(chunk.text for chunk in chunks if chunk.kind == "delta")

@@ -11,13 +11,9 @@ import pytest
 
 from inference.client import InferenceClient
 from inference.errors import InvalidJob, JobFailed, PoolUnavailable
-from inference.protocol import JOBS_STREAM, Chunk, Job, output_stream
+from inference.protocol import JOBS_STREAM, Job, output_stream
 from inference.status import pool_status
-from tests.inference.conftest import GREEDY, QUESTIONS, ask, complete, start_worker
-
-
-def text_of(chunks: list[Chunk]) -> str:
-    return "".join(chunk.text for chunk in chunks if chunk.kind == "delta")
+from tests.inference.conftest import GREEDY, QUESTIONS, ask, complete, start_worker, text_of
 
 
 @pytest.mark.model

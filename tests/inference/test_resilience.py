@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 
 from inference.client import InferenceClient
 from inference.errors import JobFailed, PoolBusy
-from inference.protocol import DEAD_LETTER_STREAM, JOBS_STREAM, WORKER_GROUP, Chunk, Job
-from tests.inference.conftest import GREEDY, ask, complete, start_worker
+from inference.protocol import DEAD_LETTER_STREAM, JOBS_STREAM, WORKER_GROUP, Job
+from tests.inference.conftest import GREEDY, ask, complete, start_worker, text_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,10 +28,6 @@ def spawn_worker(redis_url: str, name: str) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env={**os.environ, "BOT_LOG_LEVEL": "WARNING"},
     )  # fmt: skip
-
-
-def text_of(chunks: list[Chunk]) -> str:
-    return "".join(chunk.text for chunk in chunks if chunk.kind == "delta")
 
 
 @pytest.mark.model

@@ -1,0 +1,255 @@
+"""Conversation affinity: a conversation's next turn goes to the worker caching it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from langchain_core.messages import HumanMessage
+
+from inference.chat_model import PoolChatModel
+from inference.client import InferenceClient
+from inference.errors import JobFailed
+from inference.model_runner import ModelRunner
+from inference.protocol import (
+    JOBS_STREAM,
+    WORKER_GROUP,
+    Chunk,
+    Job,
+    affinity_key,
+    worker_key,
+)
+from inference.worker import Worker, WorkerConfig
+from tests.inference.conftest import GREEDY, ask, start_worker, text_of
+
+SAMPLING = {**GREEDY, "max_tokens": 12}
+QUESTION = "Tell me about cats."
+
+
+def next_turn(first: list[Chunk]) -> list[dict[str, str]]:
+    """The conversation after the first answer, with a new question."""
+    return [
+        *ask(QUESTION),
+        {"role": "assistant", "content": text_of(first)},
+        {"role": "user", "content": "And dogs?"},
+    ]
+
+
+def handovers(worker: Worker, direction: str) -> float:
+    found = worker.metrics.registry.get_sample_value(
+        "inference_handovers_total", {"direction": direction}
+    )
+    return found or 0.0
+
+
+async def answer(client: InferenceClient, job_id: str) -> list[Chunk]:
+    return [chunk async for chunk in client.follow(job_id)]
+
+
+async def read_as(redis_client: aioredis.Redis, job: Job, consumer: str) -> str:
+    """Queue `job` and deliver it to `consumer` at once, in one transaction, so none of
+    the running workers (blocked on the stream) reads it first. Returns its entry id."""
+    pipe = redis_client.pipeline(transaction=True)
+    pipe.xadd(JOBS_STREAM, job.to_fields())  # type: ignore[arg-type]
+    pipe.xreadgroup(WORKER_GROUP, consumer, {JOBS_STREAM: ">"}, count=1)
+    entry_id, _ = await pipe.execute()
+    return str(entry_id)
+
+
+@pytest.fixture
+def workers(redis_client: aioredis.Redis) -> Iterator[list[Worker]]:
+    """Started workers, stopped at the end: `workers.append(start_worker(...))`. (After
+    `redis_client`, which empties the database before they start.)"""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+def idle_worker(redis_url: str, name: str) -> Worker:
+    """A worker never started: its methods act as that worker would, on demand."""
+
+    def no_model() -> ModelRunner:
+        raise AssertionError("this worker only hands jobs over")
+
+    return Worker(WorkerConfig(redis_url=redis_url, name=name), no_model)
+
+
+def test_the_affinity_key_travels_with_the_job_only_when_set() -> None:
+    plain = Job(messages=ask("hi"), sampling={})
+    assert "affinity" not in plain.to_fields()
+    keyed = Job(messages=ask("hi"), sampling={}, affinity="discord:1:2")
+    assert Job.from_fields(keyed.to_fields()) == keyed
+    assert Job.from_fields(plain.to_fields()).affinity == ""
+
+
+async def test_a_handed_over_entry_is_taken_as_its_first_delivery(
+    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
+    jobs = [Job(messages=ask(f"q{n}"), sampling=SAMPLING, affinity="conv") for n in range(2)]
+    entry_ids = [await read_as(redis_client, job, "sender") for job in jobs]
+    for entry_id in entry_ids:  # what the sender's handover does
+        await redis_client.xclaim(
+            JOBS_STREAM, WORKER_GROUP, "receiver", 0, [entry_id], justid=True, retrycount=0
+        )
+    await redis_client.xdel(JOBS_STREAM, entry_ids[1])  # trimmed before it was taken
+    receiver = idle_worker(redis_url, "receiver")
+    taken = await asyncio.to_thread(receiver._take_assigned, sync_redis, "receiver", 4)
+    assert taken == [(entry_ids[0], jobs[0].to_fields())]
+    pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
+    # The trimmed one is acknowledged; the other counts one delivery, not two.
+    assert [(p["message_id"], p["times_delivered"]) for p in pending] == [(entry_ids[0], 1)]
+    assert handovers(receiver, "received") == 1
+
+
+@pytest.mark.model
+async def test_the_next_turn_runs_where_the_conversation_is_cached(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+) -> None:
+    workers.extend(start_worker(redis_url, model_path, slots=2, name=n) for n in ("a", "b"))
+    first = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
+    holder = await redis_client.get(affinity_key("conv"))
+    assert holder in ("a", "b")
+    # Whichever worker reads the second turn, the holder runs it: the other hands it over.
+    second = [chunk async for chunk in client.stream(next_turn(first), SAMPLING, affinity="conv")]
+    assert await redis_client.get(affinity_key("conv")) == holder
+    assert second[-1].usage["cached_prompt_tokens"] >= first[-1].usage["prompt_tokens"]
+    sent = sum(handovers(worker, "sent") for worker in workers)
+    received = sum(handovers(worker, "received") for worker in workers)
+    assert sent == received <= 1
+
+
+@pytest.mark.model
+async def test_a_worker_hands_the_next_turn_to_the_worker_caching_it(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+    sync_redis: redis.Redis,
+) -> None:
+    holder = start_worker(redis_url, model_path, slots=1, name="holder")
+    workers.append(holder)
+    first = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
+    assert await redis_client.get(affinity_key("conv")) == "holder"
+    # Another worker reads the second turn from the stream.
+    sender = idle_worker(redis_url, "sender")
+    job = Job(messages=next_turn(first), sampling=SAMPLING, affinity="conv")
+    entry_id = await read_as(redis_client, job, "sender")
+    entry = (entry_id, job.to_fields())
+    assert await asyncio.to_thread(sender._hand_over, sync_redis, [entry]) == []
+    second = await answer(client, job.job_id)
+    assert second[-1].kind == "done"
+    assert second[-1].usage["cached_prompt_tokens"] >= first[-1].usage["prompt_tokens"]
+    assert handovers(sender, "sent") == 1
+    assert handovers(holder, "received") == 1
+
+
+@pytest.mark.model
+async def test_an_affinity_to_a_dead_worker_runs_the_job_anyway(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+) -> None:
+    await redis_client.set(affinity_key("conv"), "gone")  # no worker key: it stopped
+    worker = start_worker(redis_url, model_path, slots=1, name="alive")
+    workers.append(worker)
+    chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
+    assert chunks[-1].kind == "done"
+    assert await redis_client.get(affinity_key("conv")) == "alive"
+    assert handovers(worker, "sent") == 0
+
+
+@pytest.mark.model
+async def test_a_job_handed_to_a_worker_that_never_takes_it_is_recovered(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+) -> None:
+    # A worker that announced a free slot and then hung (or died before its key expired).
+    await redis_client.hset(worker_key("ghost"), mapping={"model": "m", "slots": 1, "busy": 0})
+    await redis_client.set(affinity_key("conv"), "ghost")
+    rescuer = start_worker(redis_url, model_path, slots=1, name="rescuer", claim_idle_ms=1000)
+    workers.append(rescuer)
+    chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
+    assert chunks[-1].kind == "done"
+    assert handovers(rescuer, "sent") == 1  # it went to the ghost first
+    assert await redis_client.get(affinity_key("conv")) == "rescuer"
+    assert (await redis_client.xpending(JOBS_STREAM, WORKER_GROUP))["pending"] == 0
+
+
+@pytest.mark.model
+async def test_a_handed_over_job_is_not_handed_on(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+) -> None:
+    workers.extend(start_worker(redis_url, model_path, slots=2, name=n) for n in ("a", "b"))
+    # The affinity names "a", idle and alive; yet "b" got the job handed over (say "a"
+    # looked full to the sender): "b" runs it rather than sending it on.
+    await redis_client.set(affinity_key("conv"), "a")
+    job = Job(messages=ask(QUESTION), sampling=SAMPLING, affinity="conv")
+    entry_id = await read_as(redis_client, job, "sender")
+    await redis_client.xclaim(
+        JOBS_STREAM, WORKER_GROUP, "b", 0, [entry_id], justid=True, retrycount=0
+    )
+    chunks = await answer(client, job.job_id)
+    assert chunks[-1].kind == "done"
+    assert await redis_client.get(affinity_key("conv")) == "b"
+    assert handovers(workers[1], "received") == 1
+    assert handovers(workers[0], "received") == handovers(workers[1], "sent") == 0
+
+
+@pytest.mark.model
+async def test_a_leftover_of_an_earlier_run_counts_as_a_delivery(
+    workers: list[Worker],
+    redis_url: str,
+    model_path: Path,
+    client: InferenceClient,
+    redis_client: aioredis.Redis,
+) -> None:
+    # A job left pending by a worker that died and came back under the same name: taking
+    # it back counts a delivery, so a job that kills its worker is dead-lettered anyway.
+    job = Job(messages=ask(QUESTION), sampling=SAMPLING)
+    await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
+    entry_id = await read_as(redis_client, job, "again")
+    for _ in range(2):  # two more deliveries to earlier runs
+        await redis_client.xclaim(JOBS_STREAM, WORKER_GROUP, "again", 0, [entry_id])
+    workers.append(start_worker(redis_url, model_path, slots=1, name="again", max_deliveries=3))
+    with pytest.raises(JobFailed, match="several inference workers"):
+        await answer(client, job.job_id)
+    assert handovers(workers[0], "received") == 0
+
+
+@pytest.mark.model
+async def test_the_chat_model_passes_the_affinity(
+    worker: Worker, client: InferenceClient, redis_client: aioredis.Redis
+) -> None:
+    model = PoolChatModel(client=client, sampling=SAMPLING)
+    await model.ainvoke([HumanMessage(QUESTION)], affinity="conv-lc")
+    assert await redis_client.get(affinity_key("conv-lc")) == worker.config.worker_name
+    bound = PoolChatModel(client=client, sampling=SAMPLING, affinity="conv-bound")
+    await bound.ainvoke([HumanMessage(QUESTION)])
+    assert await redis_client.get(affinity_key("conv-bound")) == worker.config.worker_name
