@@ -2,7 +2,8 @@
 
 - ingestion: real documents of generated English-like text through `PgDocumentStore.add`
   (chunking, the numpy MiniLM embedder, one transaction per document): chunks per second.
-- retrieval at N chunks (random unit vectors, as the issue allows): the semantic query
+- retrieval at N chunks (random unit vectors, or with `--data text` MiniLM embeddings of
+  real sentences, `benchmarks/text_vectors.py`): the semantic query
   the store runs (HNSW, cosine, scope filter, iterative scan) and the full hybrid query
   (semantic + full text fused), p50/p95 latency over many queries, and recall@10 of the
   semantic top 10 against exact search (numpy) within the scope, at ef_search 100 (the
@@ -15,7 +16,7 @@
 Runs on its own embedded PostgreSQL in a temporary folder.
 
     python benchmarks/rag.py [--sizes 10000 100000] [--queries 200] [--ingest-chunks 300]
-                             [--ef-search 100 400]
+                             [--ef-search 100 400] [--data random|text]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
+from benchmarks.text_vectors import sentence_vectors  # noqa: E402
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument  # noqa: E402
 from storage.documents.pgvector_store import (  # noqa: E402
     _EXACT_SEARCH_SQL,
@@ -133,10 +135,17 @@ async def ingestion(pool: AsyncConnectionPool, chunks: int) -> tuple[float, int,
     return total / elapsed, total, embed_rate
 
 
-async def load_random(
-    pool: AsyncConnectionPool, size: int, rng: np.random.Generator
-) -> dict[str, np.ndarray]:
-    """Fill the index to `size` random chunks; return each scope's vectors by chunk id."""
+def random_unit(rng: np.random.Generator, count: int) -> np.ndarray:
+    vectors = rng.standard_normal((count, DIMENSIONS)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+async def load_vectors(
+    pool: AsyncConnectionPool, vectors: np.ndarray, rng: np.random.Generator
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fill the index with `vectors`, 90% in one scope and 10% in another; return each
+    scope's chunk ids and vectors."""
+    size = len(vectors)
     async with pool.connection() as conn:
         await conn.execute("DELETE FROM documents WHERE scope LIKE 'bench:%%'")
         row = await (
@@ -148,8 +157,6 @@ async def load_random(
         ).fetchone()
         assert row is not None
         document_id = row[0]
-        vectors = rng.standard_normal((size, DIMENSIONS)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         scopes = np.where(rng.random(size) < 0.1, "bench:small", "bench:large")
         words = np.array(WORDS)
         async with (
@@ -193,16 +200,14 @@ async def timed_queries(
     scope: str,
     ids: np.ndarray,
     vectors: np.ndarray,
-    queries: int,
+    queries: np.ndarray,
     rng: np.random.Generator,
     ef_search: int,
     exact_order: bool = False,
 ) -> tuple[list[float], list[float], float]:
     semantic_sql = SEMANTIC_SQL.format(order=ORDERS["exact" if exact_order else "hnsw"])
     semantic_ms, hybrid_ms, recalls = [], [], []
-    for _ in range(queries):
-        query = rng.standard_normal(DIMENSIONS).astype(np.float32)
-        query /= np.linalg.norm(query)
+    for query in queries:
         literal = vector_literal(query)
         exact = set(ids[np.argsort(-(vectors @ query))[:10]].tolist())
         async with pool.connection() as conn, conn.transaction():
@@ -257,7 +262,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"| add() end to end (chunk, embed, store) | {rate:.1f} |")
                 print(f"| embedding alone (numpy MiniLM, batch 64) | {embed_rate:.1f} |")
                 print(
-                    f"\nretrieval: {args.queries} random queries per row, k=10, "
+                    f"\nretrieval ({args.data} vectors): {args.queries} queries per row, k=10, "
                     "iterative scan relaxed_order"
                 )
                 print(
@@ -266,9 +271,16 @@ async def main_async(args: argparse.Namespace) -> None:
                 )
                 print("| --- | --- | --- | --- | --- | --- | --- |")
                 rng = np.random.default_rng(7)
+                # Sentences: the index holds the first N, the queries are held out.
+                sentences = (
+                    sentence_vectors(max(args.sizes) + args.queries)
+                    if args.data == "text"
+                    else None
+                )
                 for size in args.sizes:
                     started = time.perf_counter()
-                    scopes = await load_random(pool, size, rng)
+                    vectors = random_unit(rng, size) if sentences is None else sentences[:size]
+                    scopes = await load_vectors(pool, vectors, rng)
                     load_s = time.perf_counter() - started
                     runs = [
                         (str(ef_search), scope, share)
@@ -284,7 +296,11 @@ async def main_async(args: argparse.Namespace) -> None:
                             scope,
                             ids,
                             vectors,
-                            args.queries,
+                            (
+                                random_unit(rng, args.queries)
+                                if sentences is None
+                                else sentences[-args.queries :]
+                            ),
                             rng,
                             100 if exact else int(ef_search),
                             exact,
@@ -311,6 +327,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ingest-chunks", type=int, default=300)
     parser.add_argument("--ef-search", type=int, nargs="+", default=[100, 400])
+    parser.add_argument(
+        "--data",
+        choices=["random", "text"],
+        default="random",
+        help="random unit vectors, or embeddings of real sentences (benchmarks/text_vectors.py)",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 
