@@ -91,6 +91,7 @@ class App:
                 model_path,
                 slots=settings.worker_slots,
                 ctx_per_slot=settings.context_size,
+                host_cache_mb=settings.host_cache_mb,
             )
             await self._stack.enter_async_context(worker)
         embedder = LazyEmbedder(

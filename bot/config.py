@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Inference pool.
     worker_slots: int = Field(4, ge=1, le=64)
     context_size: int = Field(4096, ge=256, le=131072)
+    # Host RAM the embedded worker keeps for KV states of conversations evicted from its
+    # slots, so their next turn restores instead of re-reading (0: off).
+    host_cache_mb: int = Field(256, ge=0, le=1_048_576)
     embedded_worker: bool = Field(
         True, description="run a worker inside the app; turn off when a worker pool runs elsewhere"
     )

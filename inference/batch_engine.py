@@ -10,19 +10,34 @@ Prefix reuse: each sequence slot remembers the tokens its cache holds. A new job
 the free slot sharing the longest prefix with its prompt (a conversation's next turn
 finds its previous turn there), and only the tokens after that prefix are evaluated.
 Idle slots are reused least-recently-used first.
+
+Host cache (optional, `host_cache_bytes` > 0): before a slot's cached tokens are
+overwritten by another conversation, the sequence's state is copied to host RAM
+(`HostCache`). A later prompt that shares a longer prefix with a saved state than with
+its slot gets that state restored into the slot, so a conversation that lost its slot
+resumes with a memory copy instead of re-reading its history. `JobDone.restored_tokens`
+counts the prompt tokens that came from such a restore.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from inference.errors import InvalidJob
+from inference.host_cache import HostCache, common_prefix
 from inference.llama_backend import LlamaBackend
 from inference.sampling import SamplingParams
 from inference.text_stream import StopStringFilter, TokenTextDecoder
+
+log = logging.getLogger(__name__)
+
+# Saving a sequence is only worth it when at least this many cached tokens would be lost:
+# below that, re-reading them is about as cheap and the state would only crowd the cache.
+MIN_SAVED_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ class JobDone:
     prompt_tokens: int
     reused_tokens: int
     completion_tokens: int
+    restored_tokens: int = 0  # of reused_tokens, those restored from the host cache
 
 
 EngineEvent = TextOut | JobDone
@@ -52,6 +68,7 @@ class _Running:
     position: int  # position of the next token to evaluate
     prompt_tokens: int
     reused_tokens: int
+    restored_tokens: int
     decoder: TokenTextDecoder = field(default_factory=TokenTextDecoder)
     stops: StopStringFilter = field(default_factory=lambda: StopStringFilter(()))
     next_token: int | None = None  # sampled, not yet evaluated
@@ -67,25 +84,21 @@ class _Slot:
     job: _Running | None = None
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    size = min(len(a), len(b))
-    for index in range(size):
-        if a[index] != b[index]:
-            return index
-    return size
-
-
 class BatchEngine:
     def __init__(
         self,
         backend: LlamaBackend,
         *,
         prefill_chunk: int = 256,
+        host_cache_bytes: int = 0,
+        min_saved_tokens: int = MIN_SAVED_TOKENS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
         self.ctx_per_slot = backend.config.ctx_per_slot
         self.prefill_chunk = prefill_chunk
+        self.host_cache = HostCache(host_cache_bytes)
+        self.min_saved_tokens = min_saved_tokens
         self._clock = clock
         self._slots = [_Slot(seq_id=index) for index in range(backend.config.slots)]
         self.steps = 0
@@ -116,7 +129,8 @@ class BatchEngine:
                 f"the conversation is too long for the model's context ({len(prompt)} of "
                 f"{self.ctx_per_slot} tokens); use /reset to start over"
             )
-        slot = self._pick_slot(prompt)
+        slot = self._pick_slot(prompt, self._hosted_prefix(prompt))
+        restored = self._use_host_cache(slot, prompt)
         # Keep the shared prefix, but always evaluate at least the last prompt token:
         # its logits are where the answer starts.
         reused = min(common_prefix(slot.cached, prompt), len(prompt) - 1)
@@ -134,16 +148,73 @@ class BatchEngine:
             position=reused,
             prompt_tokens=len(prompt),
             reused_tokens=reused,
+            restored_tokens=reused if restored else 0,
             stops=StopStringFilter(params.stop),
         )
         slot.last_used = self._clock()
 
-    def _pick_slot(self, prompt: list[int]) -> _Slot:
+    def _pick_slot(self, prompt: list[int], hosted: int = 0) -> _Slot:
+        """The free slot to run `prompt` in; `hosted` is the longest prefix a state saved
+        in the host cache shares with it."""
         free = [slot for slot in self._slots if slot.job is None]
         if not free:
             raise RuntimeError("no free slot; check free_slots before admitting")
         # Longest shared prefix first; among equals the least recently used.
-        return max(free, key=lambda slot: (common_prefix(slot.cached, prompt), -slot.last_used))
+        best = max(free, key=lambda slot: (common_prefix(slot.cached, prompt), -slot.last_used))
+        if common_prefix(best.cached, prompt) >= hosted:
+            return best
+        # A saved state will be restored, replacing whatever the slot holds: take the one
+        # whose loss costs least (an empty one, else the least recently used), not one
+        # holding another conversation that just happens to share the system prompt.
+        return min(free, key=lambda slot: (len(slot.cached) > 0, slot.last_used))
+
+    # -- host cache --------------------------------------------------------------------
+    def _hosted_prefix(self, prompt: list[int]) -> int:
+        entry = self.host_cache.best(prompt)
+        return 0 if entry is None else common_prefix(entry[0], prompt)
+
+    def _use_host_cache(self, slot: _Slot, prompt: list[int]) -> bool:
+        """Save what `prompt` would overwrite in `slot`, then restore into it the saved
+        state sharing the longest prefix with `prompt`, if that beats what the slot holds.
+        Returns whether a state was restored."""
+        if not self.host_cache.enabled:
+            return False
+        kept = common_prefix(slot.cached, prompt)
+        if len(slot.cached) - kept >= self.min_saved_tokens:
+            self._save(slot)
+        # Looked up after the save: storing it may have evicted or superseded an entry.
+        entry = self.host_cache.best(prompt)
+        # Compare what each could actually reuse (the last prompt token is always read).
+        limit = len(prompt) - 1
+        if entry is None or min(common_prefix(entry[0], prompt), limit) <= min(kept, limit):
+            return False
+        return self._restore(slot, *entry)
+
+    def _save(self, slot: _Slot) -> None:
+        try:
+            data = self.backend.save_sequence(slot.seq_id)
+        except RuntimeError:
+            # The job can still run; only a later turn's shortcut is lost.
+            log.warning("could not save sequence %d to the host cache", slot.seq_id)
+            return
+        self.host_cache.put(slot.cached, data)
+
+    def _restore(self, slot: _Slot, tokens: list[int], data: bytes) -> bool:
+        try:
+            self.backend.restore_sequence(slot.seq_id, data)
+        except RuntimeError:
+            # The sequence is empty now: the prompt is read in full, and the state that
+            # failed is dropped so it is not tried again.
+            log.warning("could not restore a saved state into sequence %d", slot.seq_id)
+            self.host_cache.discard(tokens)
+            slot.cached = []
+            return False
+        slot.cached = tokens
+        return True
+
+    def clear_host_cache(self) -> None:
+        """Drop every saved state (`clear_idle_caches` keeps them)."""
+        self.host_cache.clear()
 
     @property
     def cache_use(self) -> float:
@@ -152,7 +223,10 @@ class BatchEngine:
         return cached / (len(self._slots) * self.ctx_per_slot)
 
     def clear_idle_caches(self) -> None:
-        """Forget what idle sequences hold (their next jobs start from scratch)."""
+        """Forget what idle sequences hold (their next jobs start from scratch).
+
+        The host cache is kept, so a later prompt may still restore a saved state from
+        it; call `clear_host_cache` as well for a fully cold start."""
         for slot in self._slots:
             if slot.job is None:
                 self.backend.forget(slot.seq_id)
@@ -240,10 +314,12 @@ class BatchEngine:
             prompt_tokens=job.prompt_tokens,
             reused_tokens=job.reused_tokens,
             completion_tokens=job.generated,
+            restored_tokens=job.restored_tokens,
         )
 
     def close(self) -> None:
         for slot in self._slots:
             if slot.job is not None:
                 self._finish(slot, "cancelled")
+        self.host_cache.clear()  # the states are useless without this context
         self.backend.close()

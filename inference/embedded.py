@@ -14,11 +14,19 @@ from inference.worker import Worker, WorkerConfig
 
 class EmbeddedWorker:
     def __init__(
-        self, redis_url: str, model_path: Path, *, slots: int, ctx_per_slot: int, name: str = ""
+        self,
+        redis_url: str,
+        model_path: Path,
+        *,
+        slots: int,
+        ctx_per_slot: int,
+        name: str = "",
+        host_cache_mb: int = 0,
     ) -> None:
         backend = BackendConfig(model_path=model_path, slots=slots, ctx_per_slot=ctx_per_slot)
         config = WorkerConfig(redis_url=redis_url, name=name)
-        self.worker = Worker(config, functools.partial(ModelRunner, backend))
+        runner = functools.partial(ModelRunner, backend, host_cache_mb=host_cache_mb)
+        self.worker = Worker(config, runner)
 
     async def __aenter__(self) -> EmbeddedWorker:
         await asyncio.to_thread(self.worker.start)

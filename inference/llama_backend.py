@@ -133,6 +133,27 @@ class LlamaBackend:
         """Drop a sequence's cached tokens from `from_position` on."""
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, from_position, -1)
 
+    def save_sequence(self, seq_id: int) -> bytes:
+        """A copy of the sequence's state (its KV cache), for `restore_sequence`."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq_id)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, seq_id)
+        if written == 0:
+            raise RuntimeError(f"llama.cpp could not save the state of sequence {seq_id}")
+        return ctypes.string_at(buffer, written)
+
+    def restore_sequence(self, seq_id: int, data: bytes) -> None:
+        """Replace what the sequence holds with a state `save_sequence` returned.
+
+        The state may come from another sequence of this context (same model, same
+        per-sequence size). On failure the sequence is left empty."""
+        # set_data adds the saved cells; whatever the sequence held before must go first.
+        self.forget(seq_id)
+        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(self._ctx, buffer, len(data), seq_id) == 0:
+            self.forget(seq_id)  # a half-read state is worse than none
+            raise RuntimeError(f"llama.cpp could not restore a saved state into sequence {seq_id}")
+
     # -- one decode step ---------------------------------------------------------------
     def batch_clear(self) -> None:
         self._batch_size = 0

@@ -49,6 +49,11 @@ class WorkerMetrics:
             "Prompt tokens found in the cache (prefix reuse) instead of evaluated",
             registry=registry,
         )
+        self.restored_prompt_tokens = Counter(
+            "inference_restored_prompt_tokens",
+            "Prompt tokens restored from states saved in host RAM (part of the reused ones)",
+            registry=registry,
+        )
         self.generated_tokens = Counter(
             "inference_generated_tokens", "Tokens generated", registry=registry
         )

@@ -67,7 +67,11 @@ class _ToolAnswer:
 
 
 class ModelRunner:
-    def __init__(self, config: BackendConfig, *, prefill_chunk: int = 256) -> None:
+    def __init__(
+        self, config: BackendConfig, *, prefill_chunk: int = 256, host_cache_mb: int = 0
+    ) -> None:
+        """`host_cache_mb` bounds the host RAM kept for evicted sequences' KV states
+        (0: off); see `BatchEngine`."""
         self.backend = LlamaBackend(config)
         self.model_name = config.model_path.stem
         self.template = ChatTemplate(
@@ -75,7 +79,11 @@ class ModelRunner:
             bos_token=self.backend.token_text(self.backend.bos_token),
             eos_token=self.backend.token_text(self.backend.eos_token),
         )
-        self.engine = BatchEngine(self.backend, prefill_chunk=prefill_chunk)
+        self.engine = BatchEngine(
+            self.backend,
+            prefill_chunk=prefill_chunk,
+            host_cache_bytes=host_cache_mb * 1024 * 1024,
+        )
         self._tool_answers: dict[str, _ToolAnswer] = {}
 
     @property

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 RunnerFactory = Callable[[], ModelRunner]
 Entry = tuple[str, dict[str, str]]  # a job stream entry: its id and fields
+# Host RAM for evicted conversations' KV states: SmolLM2-135M needs about 23 KB a token,
+# so 256 MB keeps about 11,000 tokens of history (an 8B model: about 2,000).
+DEFAULT_HOST_CACHE_MB = 256
 
 
 @dataclass(frozen=True)
@@ -489,6 +492,7 @@ class Worker:
                 self.metrics.jobs.labels(outcome=event.reason).inc()
                 self.metrics.prompt_tokens.inc(event.prompt_tokens)
                 self.metrics.reused_prompt_tokens.inc(event.reused_tokens)
+                self.metrics.restored_prompt_tokens.inc(event.restored_tokens)
                 self.metrics.generated_tokens.inc(event.completion_tokens)
                 chunk = Chunk(
                     kind="done",
@@ -496,6 +500,7 @@ class Worker:
                     usage={
                         "prompt_tokens": event.prompt_tokens,
                         "cached_prompt_tokens": event.reused_tokens,
+                        "restored_prompt_tokens": event.restored_tokens,
                         "completion_tokens": event.completion_tokens,
                         **(timing.usage() if timing is not None else {}),
                     },
@@ -656,6 +661,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--name", default="", help="worker name (default host-pid)")
     parser.add_argument(
+        "--host-cache-mb",
+        type=int,
+        default=DEFAULT_HOST_CACHE_MB,
+        help="host RAM for KV states of evicted conversations (0: off)",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)"
     )
     parser.add_argument(
@@ -667,8 +678,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("BOT_LOG_LEVEL", "INFO"))
     if not args.redis_url:
         parser.error("set --redis-url or BOT_REDIS_URL to the pool's Redis")
-    if args.slots < 1 or args.ctx_per_slot < 64:
-        parser.error("--slots must be at least 1 and --ctx-per-slot at least 64")
+    if args.slots < 1 or args.ctx_per_slot < 64 or args.host_cache_mb < 0:
+        parser.error(
+            "--slots must be at least 1, --ctx-per-slot at least 64, --host-cache-mb 0 or more"
+        )
     try:
         model_path = resolve_model_path(args.model, setting="--model")
     except InferenceError as exc:
@@ -682,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
             gpu_layers=args.gpu_layers,
             threads=args.threads,
         ),
+        host_cache_mb=args.host_cache_mb,
     )
     worker = Worker(WorkerConfig(redis_url=args.redis_url, name=args.name), factory)
     if args.metrics_port:
