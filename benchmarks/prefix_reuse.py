@@ -4,8 +4,10 @@ The conversation has nine earlier turns (about 1,500 tokens of history); the mod
 writes turn 9's answer itself. "with reuse" is what a conversation's next turn gets
 from the worker: the sequence that answered turn 9 still holds that prompt and answer
 in its cache, so only turn 10's new tokens are evaluated. "without" starts from an
-empty cache and evaluates the whole history. Measured on the batching engine itself
-(no Redis), as the median of several runs.
+empty cache and evaluates the whole history. "restored" is turn 10 after another
+conversation took the sequence in between: the worker saved the conversation's state to
+host RAM (`--host-cache-mb`) and restores it. Measured on the batching engine itself (no Redis),
+as the median of several runs.
 
     python benchmarks/prefix_reuse.py [--runs 5]
 """
@@ -72,13 +74,20 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
     model = resolve_model_path(args.model, setting="--model")
-    runner = ModelRunner(BackendConfig(model_path=model, slots=1, ctx_per_slot=4096))
+    runner = ModelRunner(
+        BackendConfig(model_path=model, slots=1, ctx_per_slot=4096), host_cache_mb=256
+    )
+    other = [
+        {"role": "system", "content": "You answer questions about astronomy, briefly."},
+        {"role": "user", "content": " ".join(["Describe the orbit of each planet."] * 12)},
+    ]
     turn_9 = conversation(9)[:-1]  # ends with the ninth question
-    cold, warm = [], []
+    cold, warm, restored = [], [], []
     history_tokens = 0
     for run in range(args.runs):
         # Turn 9 is answered on this sequence; then turn 10 arrives.
         runner.engine.clear_idle_caches()
+        runner.engine.clear_host_cache()
         reply = answer(runner, f"turn9-{run}", turn_9)
         turn_10 = [
             *turn_9,
@@ -87,14 +96,24 @@ def main() -> None:
         ]
         history_tokens = len(runner.prompt_tokens(turn_10))
         warm.append(first_token_s(runner, f"warm-{run}", turn_10))
+        # Turn 9 again (greedy: the same answer), then another conversation takes the only
+        # sequence before turn 10 arrives; turn 9's state goes to host RAM meanwhile.
+        runner.engine.clear_idle_caches()
+        runner.engine.clear_host_cache()
+        answer(runner, f"again-{run}", turn_9)
+        first_token_s(runner, f"other-{run}", other)
+        restored.append(first_token_s(runner, f"restored-{run}", turn_10))
         runner.engine.clear_idle_caches()  # an empty cache: no reuse possible
+        runner.engine.clear_host_cache()
         cold.append(first_token_s(runner, f"cold-{run}", turn_10))
     cold_s, warm_s = statistics.median(cold), statistics.median(warm)
+    restored_s = statistics.median(restored)
     print(f"model: {model.name}; turn 10 prompt: {history_tokens} tokens; {args.runs} runs\n")
     print("| prefix reuse | time to first token (s) | ratio |")
     print("| --- | --- | --- |")
     print(f"| without | {cold_s:.3f} | 1.00 |")
     print(f"| with | {warm_s:.3f} | {warm_s / cold_s:.3f} |")
+    print(f"| restored from host RAM | {restored_s:.3f} | {restored_s / cold_s:.3f} |")
 
 
 if __name__ == "__main__":
