@@ -9,7 +9,8 @@ prompt is read a chunk per step instead of freezing the other streams.
 Prefix reuse: each sequence slot remembers the tokens its cache holds. A new job takes
 the free slot sharing the longest prefix with its prompt (a conversation's next turn
 finds its previous turn there), and only the tokens after that prefix are evaluated.
-Idle slots are reused least-recently-used first.
+A slot holding another conversation is taken only when no better one is free: the
+one that loses the fewest cached tokens, least recently used among equals.
 
 Host cache (optional, `host_cache_bytes` > 0): before a slot's cached tokens are
 overwritten by another conversation, the sequence's state is copied to host RAM
@@ -82,6 +83,15 @@ class _Slot:
     cached: list[int] = field(default_factory=list)  # tokens whose KV the cache holds
     last_used: float = 0.0
     job: _Running | None = None
+
+
+def _slot_value(slot: _Slot, prompt: list[int]) -> tuple[int, float]:
+    """How good a free slot is for `prompt`: the tokens it lets the job skip, less the
+    tokens of another conversation the job would overwrite, then the least recently
+    used. So a conversation's own slot wins, and an empty slot beats one holding another
+    conversation that merely shares the system prompt."""
+    shared = common_prefix(slot.cached, prompt)
+    return shared - (len(slot.cached) - shared), -slot.last_used
 
 
 class BatchEngine:
@@ -159,8 +169,7 @@ class BatchEngine:
         free = [slot for slot in self._slots if slot.job is None]
         if not free:
             raise RuntimeError("no free slot; check free_slots before admitting")
-        # Longest shared prefix first; among equals the least recently used.
-        best = max(free, key=lambda slot: (common_prefix(slot.cached, prompt), -slot.last_used))
+        best = max(free, key=lambda slot: _slot_value(slot, prompt))
         if common_prefix(best.cached, prompt) >= hosted:
             return best
         # A saved state will be restored, replacing whatever the slot holds: take the one
