@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
-from pathlib import Path
 from types import TracebackType
 
 import redis.asyncio as aioredis
@@ -26,6 +25,7 @@ from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.docs_commands import DocsCommands
+from bot.services import database_url, redis_url
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
@@ -34,8 +34,6 @@ from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
 from storage.documents import MiniLMEmbedder, PgDocumentStore
 from storage.documents.embedder import LazyEmbedder
-from storage.embedded_postgres import EmbeddedPostgres
-from storage.embedded_redis import EmbeddedRedis
 from storage.postgres import open_pool
 from storage.quotas import RateLimiter
 from storage.redis_conn import open_redis
@@ -75,7 +73,9 @@ class App:
         # Both servers start at once; wait for both before failing so that one which did
         # start is registered for shutdown.
         results = await asyncio.gather(
-            self._redis_url(data_dir), self._database_url(data_dir), return_exceptions=True
+            redis_url(settings, data_dir, self._stack),
+            database_url(settings, data_dir, self._stack),
+            return_exceptions=True,
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -133,17 +133,3 @@ class App:
             ),
         )
         self.commands = CommandHandler(self.chat, docs=DocsCommands(self.documents, model))
-
-    async def _redis_url(self, data_dir: Path) -> str:
-        if self.settings.redis_url:
-            return self.settings.redis_url
-        server = EmbeddedRedis(data_dir / "redis")
-        await self._stack.enter_async_context(server)
-        return server.url
-
-    async def _database_url(self, data_dir: Path) -> str:
-        if self.settings.database_url:
-            return self.settings.database_url
-        server = EmbeddedPostgres(data_dir / "postgres")
-        await self._stack.enter_async_context(server)
-        return server.url

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from bot.config import Settings
 from bot.docs_qa import ask, summarize
+from bot.services import database_url
 from bot.terminal_adapter import terminal_scope
 from storage.datadir import ensure_writable_dir
 from storage.documents import (
@@ -29,7 +30,6 @@ from storage.documents import (
     expand_sources,
 )
 from storage.documents.ingest import is_url
-from storage.embedded_postgres import EmbeddedPostgres
 from storage.postgres import open_pool
 
 DEFAULT_SCOPE = terminal_scope("default").server_key
@@ -65,20 +65,11 @@ def add_docs_parser(subparsers: Any) -> None:
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
     """A pool on BOT_DATABASE_URL, or on the embedded server as `bot.app.App` starts it."""
-    if settings.database_url:
-        pool = await open_pool(settings.database_url)
-        try:
-            yield pool
-        finally:
-            await pool.close()
-        return
-    data_dir = ensure_writable_dir(settings.data_dir)
-    async with EmbeddedPostgres(data_dir / "postgres") as server:
-        pool = await open_pool(server.url)
-        try:
-            yield pool
-        finally:
-            await pool.close()
+    async with AsyncExitStack() as stack:
+        url = await database_url(settings, ensure_writable_dir(settings.data_dir), stack)
+        pool = await open_pool(url)
+        stack.push_async_callback(pool.close)  # closed before the server stops
+        yield pool
 
 
 async def run_docs(settings: Settings, args: argparse.Namespace) -> int:
