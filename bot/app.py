@@ -119,6 +119,7 @@ class App:
                 search_backend=search,
                 document_search=self.documents,
                 route_tools=settings.tool_routing,
+                detect_arithmetic=settings.arithmetic_detection,
             ),
             settings=SettingsService(
                 RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     # Two-step tool use (greedy choice of tool, then a forced call): see agent_graph/routing.
     tool_routing: bool = False
+    # A written-out calculation gets the calculator without asking the model: see
+    # agent_graph/arithmetic_intent.
+    arithmetic_detection: bool = True
 
     # Web search: a SearxNG instance's URL, or DuckDuckGo when unset; off for no web access.
     web_search: bool = True
