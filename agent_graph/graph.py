@@ -65,15 +65,18 @@ STEP_LIMIT_ANSWER = (
 )
 
 
+def this_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """The messages since the person's last message."""
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return messages[index + 1 :]
+    return messages
+
+
 def tool_rounds(messages: Sequence[BaseMessage]) -> int:
     """Tool-calling model messages since the person's last message."""
-    rounds = 0
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            break
-        if isinstance(message, AIMessage) and message.tool_calls:
-            rounds += 1
-    return rounds
+    turn = this_turn(messages)
+    return sum(1 for message in turn if isinstance(message, AIMessage) and message.tool_calls)
 
 
 def _turn(config: RunnableConfig, toolbox: Toolbox) -> tuple[ToolContext, list[AgentTool[Any]]]:
@@ -108,12 +111,14 @@ def arithmetic_call(message: BaseMessage, offered: list[AgentTool[Any]]) -> AIMe
 
 def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
     """This turn's tool call made by the agent rather than the model, if any."""
-    for message in reversed(messages):
-        if isinstance(message, HumanMessage):
-            return None
-        if isinstance(message, AIMessage) and message.response_metadata.get(DECIDED_BY):
-            return message
-    return None
+    return next(
+        (
+            message
+            for message in this_turn(messages)
+            if isinstance(message, AIMessage) and message.response_metadata.get(DECIDED_BY)
+        ),
+        None,
+    )
 
 
 def result_as_answer(messages: Sequence[BaseMessage]) -> AIMessage | None:
@@ -203,10 +208,25 @@ def build_graph(
             logger.warning("%s cannot call tools; answering without them", type(model).__name__)
             return model
 
+    def without_model(stored: list[BaseMessage], offered: list[AgentTool[Any]]) -> AIMessage | None:
+        """The step when the agent decides it: a calculator call for a written-out
+        calculation, or that call's result as the answer."""
+        if detect_arithmetic and stored and isinstance(stored[-1], HumanMessage):
+            return arithmetic_call(stored[-1], offered)
+        given = result_as_answer(stored)
+        if given is not None:
+            get_stream_writer()(TextDelta(given.text))
+        return given
+
     async def call_model(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         settings = config.get("configurable", {})
         _, offered = _turn(config, tools)
         stored: list[BaseMessage] = list(state["messages"])
+        drop = overflow(stored, max_stored_messages)
+        removals = [RemoveMessage(id=message.id) for message in drop if message.id]
+        decided = without_model(stored, offered)
+        if decided is not None:
+            return {"messages": [*removals, decided]}
         history = fit_history(repair_tool_pairs(stored), int(settings.get("history_budget", 2048)))
         system = system_prompt_with_tools(
             str(settings.get("system_prompt", "")), offered, prompt_style
@@ -214,16 +234,7 @@ def build_graph(
         prompt: list[BaseMessage] = [SystemMessage(system), *history]
         sampling = settings.get("sampling", {})
         first_step = bool(stored) and isinstance(stored[-1], HumanMessage)
-        calculation = (
-            arithmetic_call(stored[-1], offered) if detect_arithmetic and first_step else None
-        )
-        given = result_as_answer(stored)
-        if calculation is not None:
-            response = calculation
-        elif given is not None:
-            get_stream_writer()(TextDelta(given.text))
-            response = given
-        elif route_tools and offered and first_step:
+        if route_tools and offered and first_step:
             response = await _routed(prompt, offered, config, sampling)
         elif (route_tools or agent_decision(stored) is not None) and offered:
             # Routed turns use one tool; then the answer, from the plain system prompt
@@ -234,8 +245,6 @@ def build_graph(
             response = await _with_tools_or_plain(prompt, offered, config, sampling)
         else:
             response = await _generate(model, prompt, config, **sampling)
-        drop = overflow(stored, max_stored_messages)
-        removals = [RemoveMessage(id=message.id) for message in drop if message.id]
         return {"messages": [*removals, response]}
 
     async def _with_tools_or_plain(

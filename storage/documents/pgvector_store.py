@@ -357,18 +357,16 @@ class PgDocumentStore(DocumentStore):
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 # SET LOCAL: these apply to this transaction only, not to the pooled session.
-                await conn.execute(
-                    "SELECT set_config('hnsw.ef_search', %s, true), "
-                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                    (str(max(self.ef_search, candidates)),),
-                )
-                size = await (
+                # The same round trip asks how many chunks the scope holds.
+                row = await (
                     await conn.execute(
-                        "SELECT coalesce(sum(chunk_count), 0) FROM documents WHERE scope = %s",
-                        (scope,),
+                        "SELECT set_config('hnsw.ef_search', %s, true), "
+                        "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                        "(SELECT coalesce(sum(chunk_count), 0) FROM documents WHERE scope = %s)",
+                        (str(max(self.ef_search, candidates)), scope),
                     )
                 ).fetchone()
-                exact = size is not None and int(size[0]) <= self.exact_search_max_chunks
+                exact = row is not None and int(row[2]) <= self.exact_search_max_chunks
                 sql = _EXACT_SEARCH_SQL if exact else _SEARCH_SQL
                 rows = await (await conn.execute(sql, params)).fetchall()
         except psycopg.errors.UndefinedObject as exc:

@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
-from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
+from agent_graph.agent import Agent, TurnSettings
 from agent_graph.arithmetic_intent import Calculation, find_calculation
+from tests.agent_graph.turns import run
 from tests.fakes import ScriptedChatModel
 
 
@@ -77,19 +78,6 @@ def test_any_text_either_yields_an_evaluable_expression_or_none(message: str) ->
         evaluate(found.expression)  # never raises for what the detector returns
 
 
-TURN = TurnSettings("Be brief.", {"temperature": 0.7}, tools=("calculator",), document_scope="s")
-
-
-async def run(agent: Agent, text: str) -> tuple[str, list[ToolEvent]]:
-    answer, events = "", []
-    async for event in agent.stream_reply("t", text, TURN):
-        if isinstance(event, TextDelta):
-            answer += event.text
-        else:
-            events.append(event)
-    return answer, events
-
-
 def agent(model: ScriptedChatModel, redis_url: str) -> Agent:
     saver = AsyncRedisSaver(client=aioredis.from_url(redis_url, decode_responses=False))
     return Agent(model, saver)
@@ -122,10 +110,7 @@ async def test_a_calculation_within_a_request_is_answered_by_the_model(
 async def test_without_the_calculator_enabled_the_model_answers(redis_client, redis_url) -> None:
     model = ScriptedChatModel()
     model.enqueue("About 3372.")
-    saver = AsyncRedisSaver(client=aioredis.from_url(redis_url, decode_responses=False))
     turn = TurnSettings("Be brief.", {}, tools=("web_search",), document_scope="s")
-    answer = ""
-    async for event in Agent(model, saver).stream_reply("t", "What is 37 * 91 + 5?", turn):
-        if isinstance(event, TextDelta):
-            answer += event.text
+    answer, events = await run(agent(model, redis_url), "What is 37 * 91 + 5?", turn)
     assert answer == "About 3372."
+    assert events == []

@@ -5,27 +5,16 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
-from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
+from agent_graph.agent import Agent
 from agent_graph.routing import ROUTE_SAMPLING, ROUTE_TOOL
+from tests.agent_graph.turns import run
 from tests.fakes import ScriptedChatModel, tool_call
-
-TURN = TurnSettings("Be brief.", {"temperature": 0.7}, tools=("calculator",), document_scope="s")
 
 
 def routed_agent(model: ScriptedChatModel, redis_url: str) -> Agent:
     saver = AsyncRedisSaver(client=aioredis.from_url(redis_url, decode_responses=False))
     # Arithmetic detection off: these tests are about the model's own two-step choice.
     return Agent(model, saver, route_tools=True, detect_arithmetic=False)
-
-
-async def run(agent: Agent, text: str) -> tuple[str, list[ToolEvent]]:
-    answer, events = "", []
-    async for event in agent.stream_reply("t", text, TURN):
-        if isinstance(event, TextDelta):
-            answer += event.text
-        else:
-            events.append(event)
-    return answer, events
 
 
 async def test_a_chosen_tool_is_called_with_forced_arguments(redis_client, redis_url) -> None:
