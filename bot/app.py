@@ -29,7 +29,7 @@ from bot.services import database_url, redis_url
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
-from inference.model_files import resolve_model_path
+from inference.model_files import read_chat_template, resolve_model_path
 from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
 from storage.documents import MiniLMEmbedder, PgDocumentStore
@@ -69,6 +69,7 @@ class App:
         settings = self.settings
         # Check the model before starting anything slow, so a bad path fails at once.
         model_path = resolve_model_path(settings.model_path) if settings.embedded_worker else None
+        chat_template = read_chat_template(settings.chat_template)
         data_dir = ensure_writable_dir(settings.data_dir)
         # Both servers start at once; wait for both before failing so that one which did
         # start is registered for shutdown.
@@ -92,6 +93,8 @@ class App:
                 slots=settings.worker_slots,
                 ctx_per_slot=settings.context_size,
                 host_cache_mb=settings.host_cache_mb,
+                chat_template=chat_template,
+                tool_format=settings.tool_format,
             )
             await self._stack.enter_async_context(worker)
         embedder = LazyEmbedder(

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis 6.2+/Valkey URL; unset: embedded")
     database_url: str | None = Field(None, description="PostgreSQL+pgvector URL; unset: embedded")
     model_path: Path | None = Field(None, description="GGUF chat model; unset: bundled SmolLM2")
+    chat_template: Path | None = Field(
+        None, description="Jinja chat template file replacing the model's own; unset: the model's"
+    )
+    # How the model writes tool calls: "auto" (its template's native format, else ours),
+    # "json" (ours) or "hermes" (<tool_call> tags); see inference/tool_formats.
+    tool_format: Literal["auto", "json", "hermes"] = "auto"
     data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
     discord_token: SecretStr | None = None
     telegram_token: SecretStr | None = None

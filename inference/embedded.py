@@ -22,10 +22,18 @@ class EmbeddedWorker:
         ctx_per_slot: int,
         name: str = "",
         host_cache_mb: int = 0,
+        chat_template: str | None = None,
+        tool_format: str = "auto",
     ) -> None:
         backend = BackendConfig(model_path=model_path, slots=slots, ctx_per_slot=ctx_per_slot)
         config = WorkerConfig(redis_url=redis_url, name=name)
-        runner = functools.partial(ModelRunner, backend, host_cache_mb=host_cache_mb)
+        runner = functools.partial(
+            ModelRunner,
+            backend,
+            host_cache_mb=host_cache_mb,
+            chat_template=chat_template,
+            tool_format=tool_format,
+        )
         self.worker = Worker(config, runner)
 
     async def __aenter__(self) -> EmbeddedWorker:

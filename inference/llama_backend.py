@@ -81,6 +81,7 @@ class LlamaBackend:
         self._batch = llama_cpp.llama_batch_init(config.batch_tokens, 0, 1)
         self._batch_size = 0
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._shown_special: set[int] = set()
 
     # -- model facts -------------------------------------------------------------------
     def metadata(self, key: str) -> str | None:
@@ -120,12 +121,17 @@ class LlamaBackend:
             )
         return list(tokens[:count])
 
+    def render_as_text(self, token: int) -> None:
+        """Let `piece` write this special token's text (other special tokens write none)."""
+        self._shown_special.add(token)
+
     def piece(self, token: int) -> bytes:
+        special = token in self._shown_special
         buffer = ctypes.create_string_buffer(64)
-        size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, special)
         if size < 0:
             buffer = ctypes.create_string_buffer(-size)
-            size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -size, 0, False)
+            size = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, -size, 0, special)
         return buffer.raw[:size]
 
     # -- sequences ---------------------------------------------------------------------

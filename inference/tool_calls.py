@@ -10,9 +10,11 @@ that fails to parse or validate:
   grammar takes over (a lazy grammar), so a call is complete or it is not made;
 - "none" (or no tools): no grammar, and the tools are not described to the model.
 
-The model learns the format from instructions added to the system message; earlier
-calls and their results are shown to it in the same format, as plain text, so the
-chat template needs no tool support of its own.
+With our own format (`tool_formats.JSON_OBJECT`) the model learns it from instructions
+added to the system message, and earlier calls and their results are shown to it as
+plain text, so the chat template needs no tool support of its own. A model whose
+template has a native format gets the tools, calls and results in that format instead
+(see `tool_formats`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,7 @@ from typing import Any
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
 from inference.errors import InvalidJob
-
-# The lazy grammar wakes at the first `{` of an answer; leading whitespace is allowed.
-AUTO_TRIGGER = r"\s*(\{)[\s\S]*"
+from inference.tool_formats import JSON_OBJECT, ToolCallFormat, call_arguments, native_messages
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,27 @@ class ToolPlan:
     tools: tuple[ToolSpec, ...]
     forced: bool  # "required" or a named tool: the answer must be a call
     grammar: str
+    call_format: ToolCallFormat = JSON_OBJECT
 
     @property
     def lazy_trigger(self) -> str | None:
-        return None if self.forced else AUTO_TRIGGER
+        return None if self.forced else self.call_format.lazy_trigger
+
+    def template_tools(self) -> list[dict[str, Any]] | None:
+        """The tools for a chat template that renders them itself (None for ours)."""
+        if not self.call_format.native:
+            return None
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                },
+            }
+            for tool in self.tools
+        ]
 
 
 @dataclass(frozen=True)
@@ -75,7 +92,9 @@ def parse_tools(raw: list[dict[str, Any]]) -> tuple[ToolSpec, ...]:
     return tuple(specs)
 
 
-def plan_tools(raw_tools: list[dict[str, Any]], tool_choice: Any) -> ToolPlan | None:
+def plan_tools(
+    raw_tools: list[dict[str, Any]], tool_choice: Any, call_format: ToolCallFormat = JSON_OBJECT
+) -> ToolPlan | None:
     """The plan for a job, or None when it uses no tools. Bad input raises `InvalidJob`."""
     if not raw_tools or tool_choice == "none":
         return None
@@ -91,7 +110,8 @@ def plan_tools(raw_tools: list[dict[str, Any]], tool_choice: Any) -> ToolPlan | 
         forced = True
     elif tool_choice not in (None, "auto"):
         raise InvalidJob(f"tool_choice must be auto, none, required or a tool, not {tool_choice!r}")
-    return ToolPlan(tools=tools, forced=forced, grammar=call_grammar(tools))
+    grammar = call_format.wrap_grammar(call_grammar(tools))
+    return ToolPlan(tools=tools, forced=forced, grammar=grammar, call_format=call_format)
 
 
 def call_grammar(tools: tuple[ToolSpec, ...]) -> str:
@@ -125,19 +145,23 @@ def instructions(plan: ToolPlan) -> str:
     return "\n".join(lines)
 
 
-def prepare_messages(messages: list[dict[str, Any]], plan: ToolPlan | None) -> list[dict[str, Any]]:
-    """Messages any chat template can render: tool instructions joined to the system
-    message, earlier calls as their JSON, tool results as user turns."""
+def prepare_messages(
+    messages: list[dict[str, Any]],
+    plan: ToolPlan | None,
+    call_format: ToolCallFormat = JSON_OBJECT,
+) -> list[dict[str, Any]]:
+    """Messages the chat template can render. With our format: tool instructions joined
+    to the system message, earlier calls as their JSON, tool results as user turns; with
+    a native one, messages as the template expects them."""
+    if call_format.native:
+        return native_messages(messages)
     prepared: list[dict[str, Any]] = []
     for message in messages:
         role = message.get("role", "user")
         content = message.get("content") or ""
         if role == "assistant" and message.get("tool_calls"):
             calls = [
-                {
-                    "name": call["function"]["name"],
-                    "arguments": json.loads(call["function"].get("arguments") or "{}"),
-                }
+                {"name": call["function"]["name"], "arguments": call_arguments(call)}
                 for call in message["tool_calls"]
             ]
             content = "\n".join(json.dumps(call, ensure_ascii=False) for call in calls)
@@ -157,7 +181,7 @@ def prepare_messages(messages: list[dict[str, Any]], plan: ToolPlan | None) -> l
 def parse_call(text: str, plan: ToolPlan) -> ToolCall:
     """The call in a grammar-constrained answer. `InvalidJob` if it was cut short."""
     try:
-        data = json.loads(text, strict=False)
+        data = json.loads(plan.call_format.call_json(text), strict=False)
     except json.JSONDecodeError as exc:
         raise InvalidJob(
             "the model's tool call was cut off before it was complete; raise max_tokens"

@@ -649,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from inference.llama_backend import BackendConfig
-    from inference.model_files import resolve_model_path
+    from inference.model_files import read_chat_template, resolve_model_path
+    from inference.tool_formats import FORMATS
 
     parser = argparse.ArgumentParser(
         prog="python -m inference.worker", description="Serve chat completions for the pool."
@@ -665,6 +666,15 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=DEFAULT_HOST_CACHE_MB,
         help="host RAM for KV states of evicted conversations (0: off)",
+    )
+    parser.add_argument(
+        "--chat-template", type=Path, help="Jinja chat template file replacing the model's own"
+    )
+    parser.add_argument(
+        "--tool-format",
+        choices=["auto", *FORMATS],
+        default="auto",
+        help="how the model writes tool calls (auto: its template's native format, else json)",
     )
     parser.add_argument(
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)"
@@ -684,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         model_path = resolve_model_path(args.model, setting="--model")
+        template = read_chat_template(args.chat_template, setting="--chat-template")
     except InferenceError as exc:
         parser.error(str(exc))
     factory = functools.partial(
@@ -696,6 +707,8 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
         ),
         host_cache_mb=args.host_cache_mb,
+        chat_template=template,
+        tool_format=args.tool_format,
     )
     worker = Worker(WorkerConfig(redis_url=args.redis_url, name=args.name), factory)
     if args.metrics_port:

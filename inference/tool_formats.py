@@ -1,0 +1,143 @@
+"""How a model writes tool calls and sees tools, earlier calls and their results.
+
+Two formats:
+
+- `JSON_OBJECT`, ours, works with any chat template: the tools are described in the
+  system message, a call is a bare JSON object `{"name": ..., "arguments": {...}}` that
+  must open the answer, earlier calls and results are shown as plain text.
+- `HERMES`, native to templates that know tools this way (Qwen 2.5/3, Hermes, SmolLM3 and
+  others): the template itself renders `tools`, earlier calls and `tool` messages; a
+  call is the same JSON object inside `<tool_call>` ... `</tool_call>`, and may follow
+  some text. Models trained on such a template call tools more reliably in it.
+
+Either way the call's JSON is constrained by the grammar built from the tools' schemas;
+a tagged format only wraps that grammar in its tags.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from inference.errors import InvalidJob
+
+# The grammar rule the wrapped call grammar's own root is renamed to.
+_CALL_RULE = "tool-call-json"
+
+
+@dataclass(frozen=True)
+class ToolCallFormat:
+    name: str
+    open_tag: str = ""  # empty: a bare JSON object that opens the answer
+    close_tag: str = ""
+
+    @property
+    def native(self) -> bool:
+        """The chat template renders tools, calls and results itself."""
+        return bool(self.open_tag)
+
+    @property
+    def lazy_trigger(self) -> str:
+        """The pattern after which an `auto` answer is held to the grammar: from the
+        first match group on (llama.cpp matches the pattern against the whole output)."""
+        if not self.native:
+            return r"\s*(\{)[\s\S]*"  # a call is the whole answer, leading blanks aside
+        return r"[\s\S]*?(" + re.escape(self.open_tag) + r")[\s\S]*"
+
+    def wrap_grammar(self, call_grammar: str) -> str:
+        """The grammar of a whole call, from the grammar of its JSON object."""
+        if not self.native:
+            return call_grammar
+        renamed, count = re.subn(r"^root(\s*::=)", _CALL_RULE + r"\1", call_grammar, flags=re.M)
+        if count != 1:
+            raise InvalidJob("cannot wrap the tool-call grammar in the model's call tags")
+        opening, closing = json.dumps(self.open_tag), json.dumps(self.close_tag)
+        return f'root ::= {opening} "\\n"? {_CALL_RULE} "\\n"? {closing}\n{renamed}'
+
+    def split_answer(self, text: str) -> tuple[str, str, bool | None]:
+        """Split an answer seen so far into (text to show now, text held back, whether a
+        call has started: True, False for "never will", None for "not known yet")."""
+        if not self.native:
+            start = text.lstrip()
+            if not start:
+                return "", text, None
+            return ("", text, True) if start.startswith("{") else (text, "", False)
+        found = text.find(self.open_tag)
+        if found >= 0:
+            return text[:found], text[found:], True
+        # Hold back a tail that may be the start of the tag, so it is never shown.
+        keep = next(
+            (size for size in range(len(self.open_tag) - 1, 0, -1)
+             if text.endswith(self.open_tag[:size])),
+            0,
+        )  # fmt: skip
+        return text[: len(text) - keep], text[len(text) - keep :], None
+
+    def call_json(self, held: str) -> str:
+        """The JSON object of a held call, without the format's tags."""
+        body = held.strip()
+        if self.native:
+            body = body.removeprefix(self.open_tag).removesuffix(self.close_tag).strip()
+        return body
+
+
+JSON_OBJECT = ToolCallFormat("json")
+HERMES = ToolCallFormat("hermes", open_tag="<tool_call>", close_tag="</tool_call>")
+FORMATS = {fmt.name: fmt for fmt in (JSON_OBJECT, HERMES)}
+
+
+def detect_format(template_source: str) -> ToolCallFormat:
+    """The native format a chat template was written for, or ours when it has none."""
+    if "<tool_call>" in template_source and "tools" in template_source:
+        return HERMES
+    return JSON_OBJECT
+
+
+def choose_format(template_source: str, wanted: str = "auto") -> ToolCallFormat:
+    """`wanted` is "auto" (what the template knows), or a format's name."""
+    if wanted == "auto":
+        return detect_format(template_source)
+    try:
+        return FORMATS[wanted]
+    except KeyError:
+        names = ", ".join(["auto", *FORMATS])
+        raise InvalidJob(f"unknown tool-call format {wanted!r}; use one of {names}") from None
+
+
+def call_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of an OpenAI-style call in a request's history, as an object."""
+    try:
+        arguments = json.loads(call["function"].get("arguments") or "{}")
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise InvalidJob("an earlier tool call's arguments are not a JSON object") from exc
+    if not isinstance(arguments, dict):
+        raise InvalidJob("an earlier tool call's arguments are not a JSON object")
+    return arguments
+
+
+def native_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as tool-aware templates expect them: a call's arguments as an object
+    (templates write them with `tojson`), tool results as `tool` messages."""
+    prepared: list[dict[str, Any]] = []
+    for message in messages:
+        role = message.get("role", "user")
+        converted: dict[str, Any] = {"role": role, "content": message.get("content") or ""}
+        if role == "assistant" and message.get("tool_calls"):
+            converted["tool_calls"] = [
+                {
+                    "id": call.get("id") or "",
+                    "type": "function",
+                    "function": {
+                        "name": call["function"]["name"],
+                        "arguments": call_arguments(call),
+                    },
+                }
+                for call in message["tool_calls"]
+            ]
+        elif role == "tool":
+            converted["name"] = message.get("name") or ""
+            converted["tool_call_id"] = message.get("tool_call_id") or ""
+        prepared.append(converted)
+    return prepared

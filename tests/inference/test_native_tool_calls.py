@@ -1,0 +1,171 @@
+"""Native tool-call formats: a chat template with `<tool_call>` tags gets its tools, calls
+and results in that format, and calls stay grammar-constrained inside the tags.
+
+SmolLM2's own template knows no tools, so these tests give the real model a ChatML
+template with Hermes-style tools (tests/inference/templates), as Qwen-like models ship.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import redis.asyncio as aioredis
+
+from inference.batch_engine import JobDone, TextOut
+from inference.errors import InvalidJob
+from inference.llama_backend import BackendConfig
+from inference.model_runner import ModelRunner, ToolCallOut, _ToolAnswer
+from inference.tool_calls import plan_tools, prepare_messages
+from inference.tool_formats import HERMES, JSON_OBJECT, choose_format, detect_format
+from inference.worker import Worker, WorkerConfig
+from tests.inference.test_tool_calls import PROMPTS, SCHEMAS, TOOLS, call_once, the_call
+
+HERMES_TEMPLATE = (Path(__file__).parent / "templates" / "hermes_chatml.jinja").read_text()
+HISTORY = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "12*7?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "calculator", "arguments": '{"expression": "12*7"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "name": "calculator", "content": "84"},
+]
+
+
+@pytest.fixture(scope="module")
+def runner(model_path: Path) -> Iterator[ModelRunner]:
+    config = BackendConfig(model_path=model_path, slots=1, ctx_per_slot=1024)
+    runner = ModelRunner(config, chat_template=HERMES_TEMPLATE)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def native_worker(
+    redis_client: aioredis.Redis, redis_url: str, model_path: Path
+) -> Iterator[Worker]:
+    backend = BackendConfig(model_path=model_path, slots=2, ctx_per_slot=1024)
+    worker = Worker(
+        WorkerConfig(redis_url=redis_url, name="native-worker"),
+        functools.partial(ModelRunner, backend, chat_template=HERMES_TEMPLATE),
+    )
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def finished_job(reason: str) -> JobDone:
+    return JobDone(
+        "j", reason, prompt_tokens=10, reused_tokens=0, completion_tokens=20, restored_tokens=0
+    )
+
+
+def test_the_format_follows_the_template() -> None:
+    assert detect_format(HERMES_TEMPLATE) is HERMES
+    assert detect_format("{% for m in messages %}{{ m.content }}{% endfor %}") is JSON_OBJECT
+    assert choose_format(HERMES_TEMPLATE, "json") is JSON_OBJECT
+    with pytest.raises(InvalidJob, match="unknown tool-call format"):
+        choose_format(HERMES_TEMPLATE, "xml")
+
+
+@pytest.mark.model
+def test_the_template_renders_tools_calls_and_results_itself(runner: ModelRunner) -> None:
+    assert runner.call_format is HERMES
+    plan = plan_tools(TOOLS, "auto", runner.call_format)
+    assert plan is not None
+    prompt = runner.template.render(
+        prepare_messages(HISTORY, plan, runner.call_format), plan.template_tools()
+    )
+    assert "You can call tools." not in prompt  # our own instructions are not added
+    listed = prompt.split("<tools>\n", 1)[1].split("</tools>", 1)[0]
+    assert [json.loads(line)["function"]["name"] for line in listed.splitlines()] == list(SCHEMAS)
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "12*7"}}\n</tool_call>'
+    assert call in prompt
+    assert "<tool_response>\n84\n</tool_response>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_the_call_grammar_is_wrapped_in_the_tags() -> None:
+    plan = plan_tools(TOOLS, "required", HERMES)
+    assert plan is not None and plan.lazy_trigger is None
+    assert plan.grammar.startswith('root ::= "<tool_call>"')
+    assert plan_tools(TOOLS, "auto", HERMES).lazy_trigger.startswith("[\\s\\S]*?(")  # type: ignore[union-attr]
+
+
+def test_text_before_a_tagged_call_streams_and_the_call_is_parsed() -> None:
+    plan = plan_tools(TOOLS, "auto", HERMES)
+    assert plan is not None
+    answer = _ToolAnswer(plan)
+    shown = answer.feed(TextOut("j", "Let me check. <tool"))
+    assert shown == [TextOut("j", "Let me check. ")]  # the tag's start is held back
+    body = '_call>\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n</tool_call>'
+    assert answer.feed(TextOut("j", body)) == []
+    done = finished_job("stop")
+    call, finished = answer.finish(done)
+    assert isinstance(call, ToolCallOut) and call.call.arguments == {"expression": "1+1"}
+    assert isinstance(finished, JobDone) and finished.reason == "tool_calls"
+
+
+def test_held_text_that_was_not_a_tag_is_shown_at_the_end() -> None:
+    plan = plan_tools(TOOLS, "auto", HERMES)
+    assert plan is not None
+    answer = _ToolAnswer(plan)
+    assert answer.feed(TextOut("j", "a <")) == [TextOut("j", "a ")]
+    assert answer.feed(TextOut("j", "b> c <tool_")) == [TextOut("j", "<b> c ")]
+    done = finished_job("length")
+    assert answer.finish(done) == [TextOut("j", "<tool_"), done]
+
+
+@pytest.mark.model
+def test_special_tokens_are_shown_only_when_asked(runner: ModelRunner) -> None:
+    backend = runner.backend
+    (start,) = backend.tokenize("<|im_start|>")
+    assert backend.piece(start) == b""
+    backend.render_as_text(start)
+    try:
+        assert backend.piece(start) == b"<|im_start|>"
+    finally:
+        backend._shown_special.discard(start)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+async def test_a_named_native_call_always_parses_and_validates(native_worker, client, name) -> None:
+    choice = {"type": "function", "function": {"name": name}}
+    results = await asyncio.gather(
+        *(call_once(client, PROMPTS[name], choice, seed) for seed in range(1, 5))
+    )
+    for chunks in results:
+        call = the_call(chunks)
+        assert call.tool_name == name
+        jsonschema.validate(json.loads(call.text), SCHEMAS[name])
+
+
+@pytest.mark.model
+async def test_auto_native_answers_are_text_or_a_valid_call(native_worker, client) -> None:
+    results = await asyncio.gather(
+        *(call_once(client, prompt, "auto", seed) for prompt in PROMPTS.values() for seed in (1, 2))
+    )
+    for chunks in results:
+        assert chunks[-1].kind == "done"
+        text = "".join(chunk.text for chunk in chunks if chunk.kind == "delta")
+        assert "<tool_call>" not in text
+        calls = [chunk for chunk in chunks if chunk.kind == "tool_call"]
+        if calls:
+            assert chunks[-1].finish_reason == "tool_calls"
+            jsonschema.validate(json.loads(calls[0].text), SCHEMAS[calls[0].tool_name])
+        else:
+            assert text.strip()
