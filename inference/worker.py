@@ -89,6 +89,9 @@ class WorkerConfig:
     # While jobs run, how often the queue is polled for new ones (a round trip each).
     poll_busy_s: float = 0.025
     heartbeat_s: float = 2.0
+    # A worker that has not announced itself for this long gets no handed-over jobs:
+    # alive, it announces every `heartbeat_s` (and whenever its load changes).
+    handover_fresh_s: float = 6.0
     # Jobs taken beyond the free slots, to choose fairly between communities: a busy one
     # cannot fill every slot while another waits.
     lookahead: int = 8
@@ -133,11 +136,14 @@ class _Holder:
     client_id: int  # the connection it blocks on while idle: unblocking it wakes it
 
     @classmethod
-    def parse(cls, name: str, announced: list[str | None]) -> _Holder | None:
-        """From `HMGET slots busy client`; None when the worker has no hash (dead) or
-        one this code cannot read (a worker of another version)."""
+    def parse(
+        cls, name: str, announced: list[str | None], age_s: float, fresh_s: float
+    ) -> _Holder | None:
+        """From `HMGET slots busy client` and the announcement's age; None when the
+        worker has no hash (dead), has not announced itself for `fresh_s` (it may have
+        died: its hash outlives it), or has one this code cannot read (another version)."""
         slots, busy, client_id = announced
-        if slots is None:
+        if slots is None or age_s > fresh_s:
             return None
         try:
             return cls(name, int(slots) - int(busy or 0), int(client_id or 0))
@@ -347,9 +353,19 @@ class Worker:
         pipe = client.pipeline(transaction=False)
         for name in others:
             pipe.hmget(worker_key(name), ["slots", "busy", "client"])
+            # Every announcement resets the hash's expiry, so what is left of it dates the
+            # last one by Redis's clock (hosts' clocks may disagree). -1: no expiry, not
+            # a worker's announcement.
+            pipe.pttl(worker_key(name))
+        replies = pipe.execute()
         workers = {
-            name: _Holder.parse(name, announced)
-            for name, announced in zip(others, pipe.execute(), strict=True)
+            name: _Holder.parse(
+                name,
+                announced,
+                age_s=WORKER_HEARTBEAT_TTL_S - ttl_ms / 1000 if ttl_ms >= 0 else float("inf"),
+                fresh_s=self.config.handover_fresh_s,
+            )
+            for name, announced, ttl_ms in zip(others, replies[::2], replies[1::2], strict=True)
         }
         return {key: holder for key, name in by_key.items() if (holder := workers[name])}
 

@@ -18,6 +18,7 @@ from inference.model_runner import ModelRunner
 from inference.protocol import (
     JOBS_STREAM,
     WORKER_GROUP,
+    WORKER_HEARTBEAT_TTL_S,
     Chunk,
     Job,
     affinity_key,
@@ -84,6 +85,13 @@ def idle_worker(redis_url: str, name: str) -> Worker:
         raise AssertionError("this worker only hands jobs over")
 
     return Worker(WorkerConfig(redis_url=redis_url, name=name), no_model)
+
+
+async def announce(redis_client: aioredis.Redis, name: str, age_s: float) -> None:
+    """A worker hash with one free slot, as if announced `age_s` seconds ago."""
+    key = worker_key(name)
+    await redis_client.hset(key, mapping={"model": "m", "slots": 1, "busy": 0})
+    await redis_client.pexpire(key, round(1000 * (WORKER_HEARTBEAT_TTL_S - age_s)))
 
 
 def test_the_affinity_key_travels_with_the_job_only_when_set() -> None:
@@ -178,6 +186,27 @@ async def test_an_affinity_to_a_dead_worker_runs_the_job_anyway(
     assert handovers(worker, "sent") == 0
 
 
+async def test_a_worker_silent_for_seconds_is_handed_nothing(
+    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
+    await announce(redis_client, "silent", age_s=8)  # its hash has not expired yet
+    await announce(redis_client, "recent", age_s=1)
+    sender = idle_worker(redis_url, "sender")
+    entries = []
+    for holder in ("silent", "recent"):
+        await redis_client.set(affinity_key(holder), holder)
+        job = Job(messages=ask("hi"), sampling=SAMPLING, affinity=holder)
+        entries.append((await read_as(redis_client, job, "sender"), job.to_fields()))
+    kept = await asyncio.to_thread(sender._hand_over, sync_redis, entries)
+    assert kept == entries[:1]  # the silent worker's job stays with the sender
+    pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
+    assert {p["message_id"]: p["consumer"] for p in pending} == {
+        entries[0][0]: "sender",
+        entries[1][0]: "recent",
+    }
+
+
 @pytest.mark.model
 async def test_a_job_handed_to_a_worker_that_never_takes_it_is_recovered(
     workers: list[Worker],
@@ -186,8 +215,8 @@ async def test_a_job_handed_to_a_worker_that_never_takes_it_is_recovered(
     client: InferenceClient,
     redis_client: aioredis.Redis,
 ) -> None:
-    # A worker that announced a free slot and then hung (or died before its key expired).
-    await redis_client.hset(worker_key("ghost"), mapping={"model": "m", "slots": 1, "busy": 0})
+    # A worker that announced a free slot a moment ago and then hung (or died).
+    await announce(redis_client, "ghost", age_s=0)
     await redis_client.set(affinity_key("conv"), "ghost")
     rescuer = start_worker(redis_url, model_path, slots=1, name="rescuer", claim_idle_ms=1000)
     workers.append(rescuer)
