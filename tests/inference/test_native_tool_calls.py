@@ -169,3 +169,38 @@ async def test_auto_native_answers_are_text_or_a_valid_call(native_worker, clien
             jsonschema.validate(json.loads(calls[0].text), SCHEMAS[calls[0].tool_name])
         else:
             assert text.strip()
+
+
+def weather_call(city: str, call_id: str) -> list[dict[str, object]]:
+    """An earlier question answered with a call (its result left out)."""
+    arguments = json.dumps({"city": city, "unit": "celsius"})
+    return [
+        {"role": "user", "content": f"Is it cold in {city} today?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": arguments},
+                }
+            ],
+        },
+    ]
+
+
+@pytest.mark.model
+async def test_an_auto_answer_that_opens_the_tag_becomes_a_valid_call(
+    native_worker, client
+) -> None:
+    # Each earlier question was answered with a tagged call: greedy decoding copies the
+    # pattern, so the lazy grammar wakes at the tag and holds the call to the schema.
+    cities = ["Oslo", "Rome", "Lima"]
+    history = [message for n, city in enumerate(cities) for message in weather_call(city, f"c{n}")]
+    messages = [*history, {"role": "user", "content": "Is it cold in Paris today?"}]
+    sampling = {"temperature": 0.0, "max_tokens": 96}
+    stream = client.stream(messages, sampling, tools=TOOLS, tool_choice="auto")
+    call = the_call([chunk async for chunk in stream])
+    assert call.tool_name == "get_weather"
+    assert json.loads(call.text) == {"city": "Paris", "unit": "celsius"}
