@@ -290,8 +290,19 @@ async def engine_contender(
         runner.close()
 
 
+def rate(round_: Round) -> float:
+    return round_.tokens / round_.seconds
+
+
+def paired_range(ours: list[Round], theirs: list[Round]) -> str:
+    """The lowest and highest ratio of rounds run back to back: how much the machine's
+    other load moved the comparison."""
+    ratios = [rate(a) / rate(b) for a, b in zip(ours, theirs, strict=True)]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}"
+
+
 def summarize(rounds: list[Round]) -> tuple[float, float, float]:
-    rates = [r.tokens / r.seconds for r in rounds]
+    rates = [rate(r) for r in rounds]
     ttfts = sorted(t for r in rounds for t in r.ttft)
     p95 = ttfts[min(len(ttfts) - 1, round(0.95 * (len(ttfts) - 1)))]
     return statistics.median(rates), statistics.median(ttfts), p95
@@ -339,20 +350,21 @@ async def main() -> None:
                 pool, server, serial, engine = (
                     summarize(results[name]) for name in ("pool", "server", "serialized", "engine")
                 )
-                rows.append((concurrency, pool, server, serial, engine))
+                spread = paired_range(results["pool"], results["server"])
+                rows.append((concurrency, pool, server, serial, engine, spread))
                 print(f"done: {concurrency} concurrent", file=sys.stderr)
     print(f"model: {model.name}; max_tokens {args.max_tokens}; {args.threads} threads; "
           f"{os.cpu_count()} CPUs; medians of {args.rounds} rounds\n")  # fmt: skip
     print(
         "| concurrent | pool tok/s | llama-server tok/s | serialized tok/s "
-        "| pool / server | pool / serialized | engine alone tok/s (/ server) "
+        "| pool / server (per round) | pool / serialized | engine alone tok/s (/ server) "
         "| TTFT p50 pool / server / serial (s) | TTFT p95 pool / server / serial (s) |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for concurrency, pool, server, serial, engine in rows:
+    for concurrency, pool, server, serial, engine, spread in rows:
         print(
             f"| {concurrency} | {pool[0]:.1f} | {server[0]:.1f} | {serial[0]:.1f} "
-            f"| {pool[0] / server[0]:.2f}x | {pool[0] / serial[0]:.2f}x "
+            f"| {pool[0] / server[0]:.2f}x ({spread}) | {pool[0] / serial[0]:.2f}x "
             f"| {engine[0]:.1f} ({engine[0] / server[0]:.2f}x) "
             f"| {pool[1]:.2f} / {server[1]:.2f} / {serial[1]:.2f} "
             f"| {pool[2]:.2f} / {server[2]:.2f} / {serial[2]:.2f} |"
