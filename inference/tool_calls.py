@@ -184,7 +184,7 @@ def parse_call(text: str, plan: ToolPlan) -> ToolCall:
         data = json.loads(plan.call_format.call_json(text), strict=False)
     except json.JSONDecodeError as exc:
         raise InvalidJob(
-            "the model's tool call was cut off before it was complete; raise max_tokens"
+            "the model wrote a broken tool call (if it was cut off, raise max_tokens)"
         ) from exc
     names = {tool.name for tool in plan.tools}
     if not isinstance(data, dict) or data.get("name") not in names:

@@ -25,6 +25,17 @@ from inference.errors import InvalidJob
 
 # The grammar rule the wrapped call grammar's own root is renamed to.
 _CALL_RULE = "tool-call-json"
+# How every call's JSON begins in the grammar, one regex atom per character: the brace,
+# the schema grammar's optional space, `"name"`, the colon, the name's opening quote.
+_CALL_JSON_OPENING = ["\\{", " ?", '"', "n", "a", "m", "e", '"', " ?", ":", " ?", '"']
+
+
+def _prefix_of(atoms: list[str]) -> str:
+    """A regex matching the first atom followed by any prefix of the others."""
+    pattern = ""
+    for atom in reversed(atoms[1:]):
+        pattern = f"(?:{atom}{pattern})?"
+    return atoms[0] + pattern
 
 
 @dataclass(frozen=True)
@@ -40,11 +51,22 @@ class ToolCallFormat:
 
     @property
     def lazy_trigger(self) -> str:
-        """The pattern after which an `auto` answer is held to the grammar: from the
-        first match group on (llama.cpp matches the pattern against the whole output)."""
+        """The pattern after which an `auto` answer is held to the grammar.
+
+        llama.cpp tries it on the output so far after each token and, on a match, feeds
+        the grammar everything from the first group on: that text must be a start the
+        grammar accepts, or llama.cpp aborts the process. So the pattern is anchored at
+        both ends (`^...$`: llama.cpp then matches the whole output, not a part of it)
+        and ends where the call begins, allowing only a beginning of the call's JSON
+        after it (one token may hold several characters). A token that runs further, or
+        wrongly, does not wake the grammar: the answer is parsed as it is, and a broken
+        call is refused with a clear error.
+        """
         if not self.native:
-            return r"\s*(\{)[\s\S]*"  # a call is the whole answer, leading blanks aside
-        return r"[\s\S]*?(" + re.escape(self.open_tag) + r")[\s\S]*"
+            # A call is the whole answer, leading blanks aside.
+            return r"^\s*(" + _prefix_of(_CALL_JSON_OPENING) + ")$"
+        after_tag = ["\\n?", *_CALL_JSON_OPENING]
+        return r"^[\s\S]*?(" + re.escape(self.open_tag) + _prefix_of(["", *after_tag]) + ")$"
 
     def wrap_grammar(self, call_grammar: str) -> str:
         """The grammar of a whole call, from the grammar of its JSON object."""

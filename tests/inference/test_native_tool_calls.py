@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from inference.tool_formats import HERMES, JSON_OBJECT, choose_format, detect_fo
 from inference.worker import Worker, WorkerConfig
 from tests.inference.test_tool_calls import PROMPTS, SCHEMAS, TOOLS, call_once, the_call
 
+ROOT = Path(__file__).resolve().parents[2]
 HERMES_TEMPLATE = (Path(__file__).parent / "templates" / "hermes_chatml.jinja").read_text()
 HISTORY = [
     {"role": "system", "content": "Be brief."},
@@ -102,7 +106,10 @@ def test_the_call_grammar_is_wrapped_in_the_tags() -> None:
     plan = plan_tools(TOOLS, "required", HERMES)
     assert plan is not None and plan.lazy_trigger is None
     assert plan.grammar.startswith('root ::= "<tool_call>"')
-    assert plan_tools(TOOLS, "auto", HERMES).lazy_trigger.startswith("[\\s\\S]*?(")  # type: ignore[union-attr]
+    auto = plan_tools(TOOLS, "auto", HERMES)
+    assert auto is not None and auto.lazy_trigger is not None
+    # Anchored at both ends: llama.cpp then matches the whole answer so far.
+    assert auto.lazy_trigger.startswith("^") and auto.lazy_trigger.endswith("$")
 
 
 def test_text_before_a_tagged_call_streams_and_the_call_is_parsed() -> None:
@@ -204,3 +211,31 @@ async def test_an_auto_answer_that_opens_the_tag_becomes_a_valid_call(
     call = the_call([chunk async for chunk in stream])
     assert call.tool_name == "get_weather"
     assert json.loads(call.text) == {"city": "Paris", "unit": "celsius"}
+
+
+def probe(call_format: str, *sequences: str) -> int:
+    """Feed token sequences ("|" between tokens) to a lazy call grammar, in a child
+    process; its exit status (negative: killed by that signal)."""
+    command = [sys.executable, "-m", "tests.inference.lazy_grammar_probe", call_format]
+    return subprocess.run([*command, *sequences], cwd=ROOT, capture_output=True).returncode
+
+
+# Tokens that run past the start of a call, or begin one mid-answer in our format:
+# none may wake the grammar. One that did would hand it text it cannot accept, and
+# llama.cpp would abort the whole worker.
+RUNNING_PAST = {
+    "json": ["{}", "{{", "Hi|{}", "Hi| {|}}"],
+    "hermes": ["<|tool|_|call|></", "Sure|<|tool|_|call|></"],
+}
+# A clean start wakes the grammar and goes on as the call's grammar allows ...
+CLEAN_START = {"json": ' {|"|name|":', "hermes": 'Hi|<|tool|_|call|>|\n|{"|name|":'}
+# ... and, awake, the grammar holds the answer to it: proven by a wrong token after a
+# clean start, which is fatal to llama.cpp.
+WOKEN_THEN_WRONG = {"json": ' {|"|{}', "hermes": "Hi|<|tool|_|call|>|{}"}
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("call_format", sorted(RUNNING_PAST))
+def test_the_grammar_wakes_only_on_a_clean_start_of_a_call(call_format: str) -> None:
+    assert probe(call_format, *RUNNING_PAST[call_format], CLEAN_START[call_format]) == 0
+    assert probe(call_format, WOKEN_THEN_WRONG[call_format]) == -signal.SIGABRT
