@@ -12,7 +12,7 @@ and documents answer from fixed local data, so the run never touches the interne
 scores do not drift with the news. Prints a Markdown table per prompt style.
 
     python benchmarks/tool_eval.py [--model PATH] [--redis-url URL] [--limit N]
-                                   [--chat-template FILE] [--tool-format auto|json|hermes]
+                                   [--chat-template FILE] [--tool-format auto|json|hermes|llama3]
 
 Without --redis-url it starts an embedded Redis in a temporary folder; without
 --model it uses the bundled SmolLM2-135M. Argument validity must be 100% for every
@@ -333,7 +333,10 @@ async def main() -> None:
         "--chat-template", type=Path, default=None, help="Jinja template replacing the model's"
     )
     parser.add_argument(
-        "--tool-format", default="auto", choices=["auto", "json", "hermes"], help="tool-call format"
+        "--tool-format",
+        default="auto",
+        choices=["auto", "json", "hermes", "llama3"],
+        help="tool-call format",
     )
     args = parser.parse_args()
 

@@ -47,8 +47,8 @@ class Settings(BaseSettings):
         None, description="Jinja chat template file replacing the model's own; unset: the model's"
     )
     # How the model writes tool calls: "auto" (its template's native format, else ours),
-    # "json" (ours) or "hermes" (<tool_call> tags); see inference/tool_formats.
-    tool_format: Literal["auto", "json", "hermes"] = "auto"
+    # "json" (ours), "hermes" (<tool_call> tags) or "llama3"; see inference/tool_formats.
+    tool_format: Literal["auto", "json", "hermes", "llama3"] = "auto"
     data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
     discord_token: SecretStr | None = None
     telegram_token: SecretStr | None = None

@@ -110,17 +110,17 @@ def plan_tools(
         forced = True
     elif tool_choice not in (None, "auto"):
         raise InvalidJob(f"tool_choice must be auto, none, required or a tool, not {tool_choice!r}")
-    grammar = call_format.wrap_grammar(call_grammar(tools))
+    grammar = call_format.wrap_grammar(call_grammar(tools, call_format.arguments_key))
     return ToolPlan(tools=tools, forced=forced, grammar=grammar, call_format=call_format)
 
 
-def call_grammar(tools: tuple[ToolSpec, ...]) -> str:
+def call_grammar(tools: tuple[ToolSpec, ...], arguments_key: str = "arguments") -> str:
     schema = {
         "oneOf": [
             {
                 "type": "object",
-                "properties": {"name": {"const": tool.name}, "arguments": tool.parameters},
-                "required": ["name", "arguments"],
+                "properties": {"name": {"const": tool.name}, arguments_key: tool.parameters},
+                "required": ["name", arguments_key],
             }
             for tool in tools
         ]
@@ -189,7 +189,7 @@ def parse_call(text: str, plan: ToolPlan) -> ToolCall:
     names = {tool.name for tool in plan.tools}
     if not isinstance(data, dict) or data.get("name") not in names:
         raise InvalidJob("the model produced a tool call for an unknown tool")
-    arguments = data.get("arguments")
+    arguments = data.get(plan.call_format.arguments_key)
     if not isinstance(arguments, dict):
         raise InvalidJob("the model's tool call has no arguments object")
     tool = next(tool for tool in plan.tools if tool.name == data["name"])

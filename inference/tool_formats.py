@@ -1,17 +1,19 @@
 """How a model writes tool calls and sees tools, earlier calls and their results.
 
-Two formats:
-
 - `JSON_OBJECT`, ours, works with any chat template: the tools are described in the
   system message, a call is a bare JSON object `{"name": ..., "arguments": {...}}` that
   must open the answer, earlier calls and results are shown as plain text.
 - `HERMES`, native to templates that know tools this way (Qwen 2.5/3, Hermes, SmolLM3 and
   others): the template itself renders `tools`, earlier calls and `tool` messages; a
   call is the same JSON object inside `<tool_call>` ... `</tool_call>`, and may follow
-  some text. Models trained on such a template call tools more reliably in it.
+  some text.
+- `LLAMA3`, native to Llama 3.1-3.3 templates: the template renders the tools, calls
+  and results; a call is a bare object `{"name": ..., "parameters": {...}}` that opens
+  the answer.
 
-Either way the call's JSON is constrained by the grammar built from the tools' schemas;
-a tagged format only wraps that grammar in its tags.
+Models trained on a native format call tools more reliably in it. Whatever the format,
+the call's JSON is constrained by the grammar built from the tools' schemas; a tagged
+format only wraps that grammar in its tags.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def _prefix_of(atoms: list[str]) -> str:
 @dataclass(frozen=True)
 class ToolCallFormat:
     name: str
+    native: bool = False  # the chat template renders tools, calls and results itself
     open_tag: str = ""  # empty: a bare JSON object that opens the answer
     close_tag: str = ""
+    arguments_key: str = "arguments"  # the call object's key for the arguments
 
     @property
-    def native(self) -> bool:
-        """The chat template renders tools, calls and results itself."""
+    def tagged(self) -> bool:
         return bool(self.open_tag)
 
     @property
@@ -62,7 +65,7 @@ class ToolCallFormat:
         wrongly, does not wake the grammar: the answer is parsed as it is, and a broken
         call is refused with a clear error.
         """
-        if not self.native:
+        if not self.tagged:
             # A call is the whole answer, leading blanks aside.
             return r"^\s*(" + _prefix_of(_CALL_JSON_OPENING) + ")$"
         after_tag = ["\\n?", *_CALL_JSON_OPENING]
@@ -70,7 +73,7 @@ class ToolCallFormat:
 
     def wrap_grammar(self, call_grammar: str) -> str:
         """The grammar of a whole call, from the grammar of its JSON object."""
-        if not self.native:
+        if not self.tagged:
             return call_grammar
         renamed, count = re.subn(r"^root(\s*::=)", _CALL_RULE + r"\1", call_grammar, flags=re.M)
         if count != 1:
@@ -81,7 +84,7 @@ class ToolCallFormat:
     def split_answer(self, text: str) -> tuple[str, str, bool | None]:
         """Split an answer seen so far into (text to show now, text held back, whether a
         call has started: True, False for "never will", None for "not known yet")."""
-        if not self.native:
+        if not self.tagged:
             start = text.lstrip()
             if not start:
                 return "", text, None
@@ -100,20 +103,25 @@ class ToolCallFormat:
     def call_json(self, held: str) -> str:
         """The JSON object of a held call, without the format's tags."""
         body = held.strip()
-        if self.native:
+        if self.tagged:
             body = body.removeprefix(self.open_tag).removesuffix(self.close_tag).strip()
         return body
 
 
 JSON_OBJECT = ToolCallFormat("json")
-HERMES = ToolCallFormat("hermes", open_tag="<tool_call>", close_tag="</tool_call>")
-FORMATS = {fmt.name: fmt for fmt in (JSON_OBJECT, HERMES)}
+HERMES = ToolCallFormat("hermes", native=True, open_tag="<tool_call>", close_tag="</tool_call>")
+LLAMA3 = ToolCallFormat("llama3", native=True, arguments_key="parameters")
+FORMATS = {fmt.name: fmt for fmt in (JSON_OBJECT, HERMES, LLAMA3)}
 
 
 def detect_format(template_source: str) -> ToolCallFormat:
     """The native format a chat template was written for, or ours when it has none."""
-    if "<tool_call>" in template_source and "tools" in template_source:
+    if "tools" not in template_source:
+        return JSON_OBJECT
+    if "<tool_call>" in template_source:
         return HERMES
+    if "<|start_header_id|>" in template_source and '"parameters"' in template_source:
+        return LLAMA3
     return JSON_OBJECT
 
 

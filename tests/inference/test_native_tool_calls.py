@@ -24,13 +24,16 @@ from inference.batch_engine import JobDone, TextOut
 from inference.errors import InvalidJob
 from inference.llama_backend import BackendConfig
 from inference.model_runner import ModelRunner, ToolCallOut, _ToolAnswer
+from inference.sampling import SamplingParams
 from inference.tool_calls import plan_tools, prepare_messages
-from inference.tool_formats import HERMES, JSON_OBJECT, choose_format, detect_format
+from inference.tool_formats import HERMES, JSON_OBJECT, LLAMA3, choose_format, detect_format
 from inference.worker import Worker, WorkerConfig
 from tests.inference.test_tool_calls import PROMPTS, SCHEMAS, TOOLS, call_once, the_call
 
 ROOT = Path(__file__).resolve().parents[2]
-HERMES_TEMPLATE = (Path(__file__).parent / "templates" / "hermes_chatml.jinja").read_text()
+TEMPLATES = Path(__file__).parent / "templates"
+HERMES_TEMPLATE = (TEMPLATES / "hermes_chatml.jinja").read_text()
+LLAMA3_TEMPLATE = (TEMPLATES / "llama3_tools.jinja").read_text()
 HISTORY = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "12*7?"},
@@ -79,6 +82,7 @@ def finished_job(reason: str) -> JobDone:
 
 def test_the_format_follows_the_template() -> None:
     assert detect_format(HERMES_TEMPLATE) is HERMES
+    assert detect_format(LLAMA3_TEMPLATE) is LLAMA3
     assert detect_format("{% for m in messages %}{{ m.content }}{% endfor %}") is JSON_OBJECT
     assert choose_format(HERMES_TEMPLATE, "json") is JSON_OBJECT
     with pytest.raises(InvalidJob, match="unknown tool-call format"):
@@ -239,3 +243,43 @@ WOKEN_THEN_WRONG = {"json": ' {|"|{}', "hermes": "Hi|<|tool|_|call|>|{}"}
 def test_the_grammar_wakes_only_on_a_clean_start_of_a_call(call_format: str) -> None:
     assert probe(call_format, *RUNNING_PAST[call_format], CLEAN_START[call_format]) == 0
     assert probe(call_format, WOKEN_THEN_WRONG[call_format]) == -signal.SIGABRT
+
+
+@pytest.fixture(scope="module")
+def llama3_runner(model_path: Path) -> Iterator[ModelRunner]:
+    config = BackendConfig(model_path=model_path, slots=3, ctx_per_slot=1024)
+    runner = ModelRunner(config, chat_template=LLAMA3_TEMPLATE)
+    yield runner
+    runner.close()
+
+
+@pytest.mark.model
+def test_a_llama3_template_shows_calls_with_parameters(llama3_runner: ModelRunner) -> None:
+    assert llama3_runner.call_format is LLAMA3
+    plan = plan_tools(TOOLS, "auto", LLAMA3)
+    assert plan is not None
+    prompt = llama3_runner.template.render(
+        prepare_messages(HISTORY, plan, LLAMA3), plan.template_tools()
+    )
+    assert '"name": function name, "parameters"' in prompt  # the template's own words
+    assert '{"name": "calculator", "parameters": {"expression": "12*7"}}<|eot_id|>' in prompt
+    assert "<|start_header_id|>ipython<|end_header_id|>\n\n84<|eot_id|>" in prompt
+
+
+@pytest.mark.model
+def test_a_forced_llama3_call_uses_parameters_and_validates(llama3_runner: ModelRunner) -> None:
+    for seed, name in enumerate(sorted(SCHEMAS), start=1):
+        choice = {"type": "function", "function": {"name": name}}
+        params = SamplingParams(temperature=1.0, seed=seed, max_tokens=192)
+        messages = [{"role": "user", "content": PROMPTS[name]}]
+        llama3_runner.start(name, messages, params, tools=TOOLS, tool_choice=choice)
+    calls = {}
+    while llama3_runner.active_jobs:
+        for event in llama3_runner.step():
+            assert not isinstance(event, TextOut), event  # a forced answer is all call
+            if isinstance(event, ToolCallOut):
+                calls[event.job_id] = event.call
+    assert set(calls) == set(SCHEMAS)
+    for name, call in calls.items():
+        assert call.name == name
+        jsonschema.validate(call.arguments, SCHEMAS[name])
