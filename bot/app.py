@@ -92,6 +92,7 @@ class App:
                 model_path,
                 slots=settings.worker_slots,
                 ctx_per_slot=settings.context_size,
+                model_name=settings.model_name,
                 host_cache_mb=settings.host_cache_mb,
                 chat_template=chat_template,
                 tool_format=settings.tool_format,
@@ -107,7 +108,7 @@ class App:
         checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
         self.inference = InferenceClient(self.redis)
         self._stack.push_async_callback(self.inference.close)
-        model = PoolChatModel(client=self.inference)
+        model = PoolChatModel(client=self.inference, model=settings.model_name)
         search: SearchBackend | None = None
         if settings.web_search:
             search = (

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis 6.2+/Valkey URL; unset: embedded")
     database_url: str | None = Field(None, description="PostgreSQL+pgvector URL; unset: embedded")
     model_path: Path | None = Field(None, description="GGUF chat model; unset: bundled SmolLM2")
+    model_name: str = Field(
+        "", description="the model the bot's requests ask the pool for; unset: any worker's"
+    )
     chat_template: Path | None = Field(
         None, description="Jinja chat template file replacing the model's own; unset: the model's"
     )

@@ -151,7 +151,7 @@ async def _run_with_model(settings: Settings, args: argparse.Namespace) -> int:
     # Answers from documents should stick to the text: a low temperature.
     sampling["temperature"] = min(float(sampling["temperature"]), 0.3)
     async with App(settings) as app:
-        model = PoolChatModel(client=app.inference, scope=args.scope)
+        model = PoolChatModel(client=app.inference, scope=args.scope, model=settings.model_name)
         store = app.documents
         if args.docs_command == "ask":
             answer = await ask(store, model, args.scope, args.question, k=args.k, sampling=sampling)

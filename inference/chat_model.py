@@ -75,6 +75,8 @@ class PoolChatModel(AsyncOnlyChatModel):
     # The conversation's key, so its turns reach the worker caching it; per call too:
     # `model.astream(messages, affinity="conv-key")`.
     affinity: str = ""
+    # The model that must answer, as the pool's workers announce it (empty: any).
+    model: str = ""
 
     @property
     def _llm_type(self) -> str:
@@ -114,6 +116,7 @@ class PoolChatModel(AsyncOnlyChatModel):
             tools=kwargs.get("tools"),
             tool_choice=kwargs.get("tool_choice"),
             affinity=str(kwargs.get("affinity") or self.affinity),
+            model=self.model,
         )
         async for chunk in stream:
             if chunk.kind == "tool_call":

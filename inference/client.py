@@ -71,6 +71,7 @@ class InferenceClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
         affinity: str = "",
+        model: str = "",
     ) -> AsyncIterator[Chunk]:
         """Submit a job and yield its chunks until it ends. Closing the iterator early
         cancels the job on the worker."""
@@ -81,6 +82,7 @@ class InferenceClient:
             tools=tools,
             tool_choice=tool_choice,
             affinity=affinity,
+            model=model,
         )
         async for chunk in self.follow(job_id):
             yield chunk
@@ -113,16 +115,20 @@ class InferenceClient:
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
         affinity: str = "",
+        model: str = "",
     ) -> str:
         """Queue a job and return its id. Bad values fail here, before queueing.
         `affinity` names the conversation (any stable key): the pool prefers the worker
-        that served its last turn, whose cache still holds the shared prefix."""
+        that served its last turn, whose cache still holds the shared prefix. `model`
+        names the model that must answer (as workers announce it; empty: any)."""
         params = SamplingParams.parse(sampling)
         if not messages:
             raise InvalidJob("a job needs at least one message")
         # Build the grammar once here too: a schema it cannot handle fails fast.
         plan_tools(tools or [], tool_choice)
         await self._check_pool()
+        if model:
+            await self._check_model(model)
         job = Job(
             messages=messages,
             sampling=params.model_dump(mode="json"),
@@ -130,6 +136,7 @@ class InferenceClient:
             tools=tools or [],
             tool_choice=tool_choice,
             affinity=affinity,
+            model=model,
         )
         await self._redis.xadd(
             JOBS_STREAM,
@@ -160,6 +167,18 @@ class InferenceClient:
                 f"The model is busy with {self._queued}+ waiting requests; try again in "
                 f"about {wait:.0f} s.",
                 wait,
+            )
+
+    async def _check_model(self, model: str) -> None:
+        """Refuse a model no live worker serves (looked at afresh before refusing: one
+        may have started since the last look)."""
+        if any(worker.get("model") == model for worker in self._workers):
+            return
+        self._workers = await self.live_workers()
+        served = sorted({worker.get("model", "") for worker in self._workers} - {""})
+        if model not in served:
+            raise InvalidJob(
+                f"no worker serves the model {model!r}; the pool has: {', '.join(served)}"
             )
 
     async def queued_jobs(self, limit: int) -> int:

@@ -21,12 +21,13 @@ class EmbeddedWorker:
         slots: int,
         ctx_per_slot: int,
         name: str = "",
+        model_name: str = "",
         host_cache_mb: int = 0,
         chat_template: str | None = None,
         tool_format: str = "auto",
     ) -> None:
         backend = BackendConfig(model_path=model_path, slots=slots, ctx_per_slot=ctx_per_slot)
-        config = WorkerConfig(redis_url=redis_url, name=name)
+        config = WorkerConfig(redis_url=redis_url, name=name, model_name=model_name)
         runner = functools.partial(
             ModelRunner,
             backend,

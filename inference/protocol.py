@@ -13,7 +13,9 @@
   records itself under `affinity_key(key)`: its cache now holds the conversation, so a
   worker that reads the next turn hands the entry to it (`XCLAIM` onto that consumer)
   when it is alive and has a free slot. The receiver finds the entry among its own
-  pending entries. A job is handed over at most once.
+  pending entries. A job is handed over at most once for its conversation.
+- A job may name a `model`; a worker that reads a job for another model hands it the
+  same way to a live worker that serves it, or fails it when none does.
 - A job that failed on several workers goes to `DEAD_LETTER_STREAM` with the reason,
   and its requester gets an error chunk.
 """
@@ -64,7 +66,8 @@ def new_job_id() -> str:
 class Job:
     """A chat completion request: OpenAI-style messages, sampling values, and optionally
     OpenAI-style `tools` with a `tool_choice` ("auto", "none", "required" or a tool).
-    `affinity` names the conversation, so its turns go to the worker caching it."""
+    `affinity` names the conversation, so its turns go to the worker caching it; `model`
+    names the model that must answer (empty: whichever the pool has)."""
 
     messages: list[dict[str, Any]]
     sampling: dict[str, Any]
@@ -73,6 +76,7 @@ class Job:
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: Any = None
     affinity: str = ""
+    model: str = ""
 
     def to_fields(self) -> dict[str, str]:
         fields = {
@@ -86,6 +90,8 @@ class Job:
             fields["tool_choice"] = json.dumps(self.tool_choice)
         if self.affinity:
             fields["affinity"] = self.affinity
+        if self.model:
+            fields["model"] = self.model
         return fields
 
     @classmethod
@@ -98,6 +104,7 @@ class Job:
             tools=json.loads(fields.get("tools") or "[]"),
             tool_choice=json.loads(fields.get("tool_choice") or "null"),
             affinity=fields.get("affinity", ""),
+            model=fields.get("model", ""),
         )
 
 

@@ -45,6 +45,7 @@ from inference.errors import InferenceError
 from inference.fair_queue import FairQueue
 from inference.metrics import WorkerMetrics
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
+from inference.peers import Peer, peers_serving, read_peers
 from inference.protocol import (
     AFFINITY_TTL_S,
     CANCEL_CHANNEL,
@@ -77,6 +78,8 @@ DEFAULT_HOST_CACHE_MB = 256
 class WorkerConfig:
     redis_url: str
     name: str = ""
+    # The name jobs ask for this worker's model by (default: the GGUF file's stem).
+    model_name: str = ""
     # A pending job idle this long belongs to a dead worker and may be claimed.
     claim_idle_ms: int = 15_000
     # Deliveries after which a job is dead-lettered, so a poison job cannot loop forever.
@@ -127,30 +130,6 @@ class _JobTiming:
         return {"queued_ms": self.queued_ms, "first_output_ms": self.first_output_ms}
 
 
-@dataclass
-class _Holder:
-    """A live worker that caches a conversation, as its heartbeat hash describes it."""
-
-    name: str
-    free_slots: int
-    client_id: int  # the connection it blocks on while idle: unblocking it wakes it
-
-    @classmethod
-    def parse(
-        cls, name: str, announced: list[str | None], age_s: float, fresh_s: float
-    ) -> _Holder | None:
-        """From `HMGET slots busy client` and the announcement's age; None when the
-        worker has no hash (dead), has not announced itself for `fresh_s` (it may have
-        died: its hash outlives it), or has one this code cannot read (another version)."""
-        slots, busy, client_id = announced
-        if slots is None or age_s > fresh_s:
-            return None
-        try:
-            return cls(name, int(slots) - int(busy or 0), int(client_id or 0))
-        except ValueError:
-            return None
-
-
 class Worker:
     def __init__(self, config: WorkerConfig, runner_factory: RunnerFactory) -> None:
         self.config = config
@@ -161,7 +140,7 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._listener: threading.Thread | None = None
         self.startup_error: BaseException | None = None
-        self.model_name = ""
+        self.model_name = config.model_name  # until the model is loaded, if unset
         self.tool_format = ""
         self.slots = 0
         self._entries: dict[str, str] = {}  # job id -> stream entry id, for running jobs
@@ -214,7 +193,7 @@ class Worker:
             self.startup_error = exc
             self._ready.set()
             return
-        self.model_name = runner.model_name
+        self.model_name = self.config.model_name or runner.model_name
         self.tool_format = runner.call_format.name
         self.slots = runner.free_slots
         client = self._client()
@@ -245,7 +224,8 @@ class Worker:
                     self._heartbeat(client, runner)
                 if runner.free_slots and now - last["claim"] >= self.config.claim_idle_ms / 3000:
                     last["claim"] = now
-                    for entry in self._claim_abandoned(client, consumer, runner.free_slots):
+                    claimed = self._claim_abandoned(client, consumer, runner.free_slots)
+                    for entry in self._hand_over(client, claimed, fresh=False):
                         self._admit(client, runner, *entry)
                 idle = not runner.active_jobs and not self._waiting
                 room = self._waiting.room(runner.free_slots)
@@ -302,30 +282,58 @@ class Worker:
             return []
         return [(str(entry_id), dict(fields)) for entry_id, fields in reply[0][1]]
 
-    def _hand_over(self, client: redis.Redis, entries: list[Entry]) -> list[Entry]:
-        """Move each job whose conversation another live worker with a free slot caches
-        into that worker's pending list; return the jobs left to run here.
+    def _hand_over(
+        self, client: redis.Redis, entries: list[Entry], fresh: bool = True
+    ) -> list[Entry]:
+        """Move each job that should run on another live worker into that worker's
+        pending list; return the jobs left to run here. A job naming a model served
+        elsewhere goes to the worker serving it with the most free slots (none: the job
+        fails, clearly). A fresh job (just read from the stream) whose conversation
+        another worker with a free slot caches goes there.
 
-        Only entries fresh from the stream come here, never ones handed to or reclaimed
-        by this worker: so a job moves at most once, and workers with diverging views of
-        an affinity cannot bounce it between them."""
-        holders = self._holders(client, {fields.get("affinity", "") for _, fields in entries})
-        handed: list[tuple[str, _Holder]] = []
-        for entry_id, fields in entries:
+        Only fresh jobs follow their conversation, never ones handed to or reclaimed by
+        this worker: so a job moves once for its cache, and workers with diverging views
+        of an affinity cannot bounce it between them."""
+        me, fresh_s = self.config.worker_name, self.config.handover_fresh_s
+        foreign = {fields.get("model", "") for _, fields in entries} - {"", self.model_name}
+        serving = {model: peers_serving(client, model, fresh_s, me) for model in foreign}
+        holders = self._holders(client, entries) if fresh else {}
+        handed: list[tuple[str, Peer]] = []
+        unserved: list[Entry] = []
+        for entry in entries:
+            entry_id, fields = entry
+            model = fields.get("model", "")
             holder = holders.get(fields.get("affinity", ""))
-            if holder is not None and holder.free_slots > 0:
-                holder.free_slots -= 1  # its announced load is a moment old: do not flood it
-                handed.append((entry_id, holder))
+            if model in serving:
+                if not serving[model]:
+                    unserved.append(entry)
+                    continue
+                holder = max(serving[model], key=lambda peer: peer.free_slots)
+            elif holder is None or holder.free_slots <= 0 or model not in ("", holder.model):
+                continue
+            holder.free_slots -= 1  # its announced load is a moment old: do not flood it
+            handed.append((entry_id, holder))
+        for entry_id, fields in unserved:
+            message = f"no worker serves the model {fields['model']!r} now"
+            self._fail(client, entry_id, fields.get("id", ""), message)
+        sent = self._move(client, handed, fresh)
+        done = sent | {entry_id for entry_id, _ in unserved}
+        return [entry for entry in entries if entry[0] not in done]
+
+    def _move(self, client: redis.Redis, handed: list[tuple[str, Peer]], fresh: bool) -> set[str]:
+        """Put entries on other workers' pending lists; the ids of those moved."""
         if not handed:
-            return entries
+            return set()
         pipe = client.pipeline(transaction=False)
-        for entry_id, holder in handed:
-            # JUSTID leaves the delivery count alone and RETRYCOUNT 0 takes back this
-            # worker's read, so the receiver's claim counts as the job's first delivery.
+        for entry_id, peer in handed:
+            # JUSTID leaves the delivery count alone; for a fresh entry RETRYCOUNT 0
+            # takes back this worker's read, so the receiver's claim counts as the job's
+            # first delivery (a reclaimed one keeps its count, for the dead-letter limit).
+            retries = 0 if fresh else None
             pipe.xclaim(
-                JOBS_STREAM, WORKER_GROUP, holder.name, 0, [entry_id], justid=True, retrycount=0
+                JOBS_STREAM, WORKER_GROUP, peer.name, 0, [entry_id], justid=True, retrycount=retries
             )
-        for client_id in {holder.client_id for _, holder in handed} - {0}:
+        for client_id in {peer.client_id for _, peer in handed} - {0}:
             # An idle receiver is blocked reading the stream: wake it to look now. It may
             # be refused (an ACL without CLIENT); then it looks within a second anyway.
             pipe.client_unblock(client_id)
@@ -336,11 +344,11 @@ class Worker:
             if claimed and not isinstance(claimed, Exception)  # else still ours: run it here
         }
         self.metrics.handovers.labels(direction="sent").inc(len(sent))
-        return [entry for entry in entries if entry[0] not in sent]
+        return sent
 
-    def _holders(self, client: redis.Redis, keys: set[str]) -> dict[str, _Holder]:
+    def _holders(self, client: redis.Redis, entries: list[Entry]) -> dict[str, Peer]:
         """By affinity key: the live worker other than this one caching that conversation."""
-        ordered = sorted(keys - {""})
+        ordered = sorted({fields.get("affinity", "") for _, fields in entries} - {""})
         if not ordered:
             return {}
         names: list[str | None] = client.mget([affinity_key(key) for key in ordered])  # type: ignore[assignment]
@@ -349,27 +357,8 @@ class Worker:
             for key, name in zip(ordered, names, strict=True)
             if name and name != self.config.worker_name
         }
-        others = sorted(set(by_key.values()))
-        if not others:
-            return {}
-        pipe = client.pipeline(transaction=False)
-        for name in others:
-            pipe.hmget(worker_key(name), ["slots", "busy", "client"])
-            # Every announcement resets the hash's expiry, so what is left of it dates the
-            # last one by Redis's clock (hosts' clocks may disagree). -1: no expiry, not
-            # a worker's announcement.
-            pipe.pttl(worker_key(name))
-        replies = pipe.execute()
-        workers = {
-            name: _Holder.parse(
-                name,
-                announced,
-                age_s=WORKER_HEARTBEAT_TTL_S - ttl_ms / 1000 if ttl_ms >= 0 else float("inf"),
-                fresh_s=self.config.handover_fresh_s,
-            )
-            for name, announced, ttl_ms in zip(others, replies[::2], replies[1::2], strict=True)
-        }
-        return {key: holder for key, name in by_key.items() if (holder := workers[name])}
+        peers = read_peers(client, by_key.values(), self.config.handover_fresh_s)
+        return {key: peers[name] for key, name in by_key.items() if name in peers}
 
     def _take_assigned(self, client: redis.Redis, consumer: str, count: int) -> list[Entry]:
         """Entries pending for this worker that it does not hold: jobs other workers
@@ -681,6 +670,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--name", default="", help="worker name (default host-pid)")
     parser.add_argument(
+        "--model-name", default="", help="the name jobs ask for this model by (default: file stem)"
+    )
+    parser.add_argument(
         "--host-cache-mb",
         type=int,
         default=DEFAULT_HOST_CACHE_MB,
@@ -729,7 +721,8 @@ def main(argv: list[str] | None = None) -> int:
         chat_template=template,
         tool_format=args.tool_format,
     )
-    worker = Worker(WorkerConfig(redis_url=args.redis_url, name=args.name), factory)
+    config = WorkerConfig(redis_url=args.redis_url, name=args.name, model_name=args.model_name)
+    worker = Worker(config, factory)
     if args.metrics_port:
         worker.metrics.serve(args.metrics_port)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())

@@ -1,4 +1,5 @@
-"""Conversation affinity: a conversation's next turn goes to the worker caching it."""
+"""Where a job runs: a conversation's next turn goes to the worker caching it, and a job
+naming a model to a worker serving that model."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from langchain_core.messages import HumanMessage
 
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
-from inference.errors import JobFailed
+from inference.errors import InvalidJob, JobFailed
 from inference.model_runner import ModelRunner
 from inference.protocol import (
     JOBS_STREAM,
@@ -22,6 +23,7 @@ from inference.protocol import (
     Chunk,
     Job,
     affinity_key,
+    output_stream,
     worker_key,
 )
 from inference.worker import Worker, WorkerConfig
@@ -78,19 +80,21 @@ def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-def idle_worker(redis_url: str, name: str) -> Worker:
+def idle_worker(redis_url: str, name: str, model_name: str = "") -> Worker:
     """A worker never started: its methods act as that worker would, on demand."""
 
     def no_model() -> ModelRunner:
         raise AssertionError("this worker only hands jobs over")
 
-    return Worker(WorkerConfig(redis_url=redis_url, name=name), no_model)
+    return Worker(WorkerConfig(redis_url=redis_url, name=name, model_name=model_name), no_model)
 
 
-async def announce(redis_client: aioredis.Redis, name: str, age_s: float) -> None:
-    """A worker hash with one free slot, as if announced `age_s` seconds ago."""
+async def announce(
+    redis_client: aioredis.Redis, name: str, age_s: float, model: str = "m", free: int = 1
+) -> None:
+    """A worker hash with `free` free slots, as if announced `age_s` seconds ago."""
     key = worker_key(name)
-    await redis_client.hset(key, mapping={"model": "m", "slots": 1, "busy": 0})
+    await redis_client.hset(key, mapping={"model": model, "slots": free, "busy": 0})
     await redis_client.pexpire(key, round(1000 * (WORKER_HEARTBEAT_TTL_S - age_s)))
 
 
@@ -282,3 +286,52 @@ async def test_the_chat_model_passes_the_affinity(
     bound = PoolChatModel(client=client, sampling=SAMPLING, affinity="conv-bound")
     await bound.ainvoke([HumanMessage(QUESTION)])
     assert await redis_client.get(affinity_key("conv-bound")) == worker.config.worker_name
+
+
+async def test_a_job_for_a_model_no_worker_serves_is_refused_at_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    await announce(redis_client, "w1", age_s=0, model="smol")
+    await announce(redis_client, "w2", age_s=0, model="qwen")
+    client = InferenceClient(redis_client)
+    with pytest.raises(InvalidJob, match=r"no worker serves the model 'llama'.*qwen, smol"):
+        await client.submit(ask("hi"), {}, model="llama")
+    job_id = await client.submit(ask("hi"), {}, model="qwen")
+    (entry,) = await redis_client.xrange(JOBS_STREAM)  # only the served one was queued
+    queued = Job.from_fields(entry[1])
+    assert (queued.job_id, queued.model) == (job_id, "qwen")
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+async def test_a_job_for_another_model_goes_to_a_worker_serving_it(
+    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis, fresh: bool
+) -> None:
+    await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
+    await announce(redis_client, "qwen-busy", age_s=1, model="qwen", free=0)
+    await announce(redis_client, "qwen-free", age_s=1, model="qwen", free=2)
+    await announce(redis_client, "llama-silent", age_s=9, model="llama")  # may be dead
+    sender = idle_worker(redis_url, "sender", model_name="smol")
+    jobs = [
+        Job(messages=ask("hi"), sampling=SAMPLING, model=m) for m in ("qwen", "llama", "smol", "")
+    ]
+    entries = [(await read_as(redis_client, job, "sender"), job.to_fields()) for job in jobs]
+    kept = await asyncio.to_thread(sender._hand_over, sync_redis, entries, fresh)
+    assert kept == entries[2:]  # its own model, and any model, run here
+    pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
+    where = {p["message_id"]: (p["consumer"], p["times_delivered"]) for p in pending}
+    # A fresh job counts its first delivery on the receiver; a reclaimed one keeps its count.
+    assert where[entries[0][0]] == ("qwen-free", 0 if fresh else 1)
+    assert entries[1][0] not in where  # no live worker serves it: failed and acknowledged
+    error = await redis_client.xrange(output_stream(jobs[1].job_id))
+    assert Chunk.from_fields(error[0][1]).text == "no worker serves the model 'llama' now"
+
+
+@pytest.mark.model
+async def test_a_job_naming_the_model_runs_on_the_worker_serving_it(
+    workers: list[Worker], redis_url: str, model_path: Path, client: InferenceClient
+) -> None:
+    workers.append(start_worker(redis_url, model_path, slots=1, name="w", model_name="smol"))
+    chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, model="smol")]
+    assert chunks[-1].kind == "done"
+    model = PoolChatModel(client=client, sampling=SAMPLING, model="smol")
+    assert (await model.ainvoke([HumanMessage(QUESTION)])).text
