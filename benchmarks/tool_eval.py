@@ -349,7 +349,7 @@ async def main() -> None:
 
     cases = CASES[: args.limit] if args.limit else CASES
     model_path = resolve_model_path(args.model)
-    template = read_chat_template(args.chat_template, setting="--chat-template")
+    read_chat_template(args.chat_template, setting="--chat-template")  # fails fast if bad
     with tempfile.TemporaryDirectory() as scratch:
         server = None
         redis_url = args.redis_url
@@ -365,7 +365,7 @@ async def main() -> None:
                 model_path,
                 slots=slots,
                 ctx_per_slot=args.ctx,
-                chat_template=template,
+                chat_template=args.chat_template,
                 tool_format=args.tool_format,
             ):
                 model = PoolChatModel(client=InferenceClient(redis))

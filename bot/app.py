@@ -69,7 +69,7 @@ class App:
         settings = self.settings
         # Check the model before starting anything slow, so a bad path fails at once.
         model_path = resolve_model_path(settings.model_path) if settings.embedded_worker else None
-        chat_template = read_chat_template(settings.chat_template)
+        read_chat_template(settings.chat_template)  # a bad file fails here, at once
         data_dir = ensure_writable_dir(settings.data_dir)
         # Both servers start at once; wait for both before failing so that one which did
         # start is registered for shutdown.
@@ -94,7 +94,7 @@ class App:
                 ctx_per_slot=settings.context_size,
                 model_name=settings.model_name,
                 host_cache_mb=settings.host_cache_mb,
-                chat_template=chat_template,
+                chat_template=settings.chat_template,
                 tool_format=settings.tool_format,
             )
             await self._stack.enter_async_context(worker)

@@ -19,8 +19,9 @@ whole history again. Each worker looks at its own pending list for such entries 
 often as at the stream. Only entries read fresh from the stream are handed over, so a
 job moves at most once; one handed to a worker that dies is recovered like any other.
 
-Run standalone with `python -m inference.worker --model PATH --slots N`, or inside the
-app (`inference.embedded.EmbeddedWorker`) when no separate pool is configured.
+Run standalone with `python -m inference.worker --model PATH --slots N`; the app runs
+one as its child process (`inference.embedded.EmbeddedWorker`) when no separate pool is
+configured. In-process (tests, benchmarks): `Worker(config, runner_factory).start()`.
 """
 
 from __future__ import annotations
@@ -691,6 +692,9 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)"
     )
     parser.add_argument(
+        "--parent-pid", type=int, default=0, help="stop when this process is no longer the parent"
+    )
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("BOT_REDIS_URL", ""),
         help="the pool's Redis (default: $BOT_REDIS_URL)",
@@ -736,7 +740,11 @@ def main(argv: list[str] | None = None) -> int:
         "worker %s serving %s with %d slots", worker.config.worker_name, model_path, args.slots
     )
     while not worker.stop_event.wait(1.0):
-        pass
+        if args.parent_pid and os.getppid() != args.parent_pid:
+            log.warning(
+                "worker %s: its parent process is gone; stopping", worker.config.worker_name
+            )
+            break
     worker.stop()
     return 0
 
