@@ -63,8 +63,7 @@ def read_peers(client: redis.Redis, names: Iterable[str], fresh_s: float) -> dic
 
 
 def peers_serving(client: redis.Redis, model: str, fresh_s: float, me: str) -> list[Peer]:
-    """The live workers other than `me` that serve `model`, most free slots first."""
+    """The live workers other than `me` that serve `model`."""
     keys = client.scan_iter(match=f"{WORKER_KEY_PREFIX}*", count=100)
     names = {str(key).removeprefix(WORKER_KEY_PREFIX) for key in keys} - {me}
-    serving = [peer for peer in read_peers(client, names, fresh_s).values() if peer.model == model]
-    return sorted(serving, key=lambda peer: -peer.free_slots)
+    return [peer for peer in read_peers(client, names, fresh_s).values() if peer.model == model]

@@ -304,16 +304,18 @@ class Worker:
         for entry in entries:
             entry_id, fields = entry
             model = fields.get("model", "")
-            holder = holders.get(fields.get("affinity", ""))
             if model in serving:
                 if not serving[model]:
                     unserved.append(entry)
                     continue
-                holder = max(serving[model], key=lambda peer: peer.free_slots)
-            elif holder is None or holder.free_slots <= 0 or model not in ("", holder.model):
-                continue
-            holder.free_slots -= 1  # its announced load is a moment old: do not flood it
-            handed.append((entry_id, holder))
+                target = max(serving[model], key=lambda peer: peer.free_slots)
+            else:
+                holder = holders.get(fields.get("affinity", ""))
+                if holder is None or holder.free_slots <= 0 or model not in ("", holder.model):
+                    continue
+                target = holder
+            target.free_slots -= 1  # its announced load is a moment old: do not flood it
+            handed.append((entry_id, target))
         for entry_id, fields in unserved:
             message = f"no worker serves the model {fields['model']!r} now"
             self._fail(client, entry_id, fields.get("id", ""), message)

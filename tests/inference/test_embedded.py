@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -50,9 +49,7 @@ def test_a_worker_whose_parent_is_gone_stops(redis_url: str, model_path: Path) -
         sys.executable, "-m", "inference.worker", "--model", str(model_path), "--slots", "1",
         "--ctx-per-slot", "256", "--redis-url", redis_url, "--parent-pid", "1",
     ]  # fmt: skip
-    started = time.monotonic()
     worker = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     _, errors = worker.communicate(timeout=120)
     assert worker.returncode == 0
     assert "its parent process is gone" in errors
-    assert time.monotonic() - started < 120

@@ -28,28 +28,19 @@ from inference.sampling import SamplingParams
 from inference.tool_calls import plan_tools, prepare_messages
 from inference.tool_formats import HERMES, JSON_OBJECT, LLAMA3, choose_format, detect_format
 from inference.worker import Worker, WorkerConfig
-from tests.inference.test_tool_calls import PROMPTS, SCHEMAS, TOOLS, call_once, the_call
+from tests.inference.test_tool_calls import (
+    HISTORY,
+    PROMPTS,
+    SCHEMAS,
+    TOOLS,
+    call_once,
+    the_call,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).parent / "templates"
 HERMES_TEMPLATE = (TEMPLATES / "hermes_chatml.jinja").read_text()
 LLAMA3_TEMPLATE = (TEMPLATES / "llama3_tools.jinja").read_text()
-HISTORY = [
-    {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": "12*7?"},
-    {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": "calculator", "arguments": '{"expression": "12*7"}'},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_1", "name": "calculator", "content": "84"},
-]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,25 @@ PROMPTS = {
 }
 
 
+# A conversation with one earlier call and its result.
+HISTORY = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "12*7?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "calculator", "arguments": '{"expression": "12*7"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "name": "calculator", "content": "84"},
+]
+
+
 async def call_once(
     client: InferenceClient, prompt: str, tool_choice: object, seed: int
 ) -> list[Chunk]:
@@ -149,23 +168,7 @@ def test_bad_tool_choices_are_refused() -> None:
 def test_earlier_calls_and_results_are_shown_as_text() -> None:
     plan = plan_tools(TOOLS, "auto")
     assert isinstance(plan, ToolPlan)
-    messages = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "12*7?"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "calculator", "arguments": '{"expression": "12*7"}'},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "call_1", "name": "calculator", "content": "84"},
-    ]
-    prepared = prepare_messages(messages, plan)
+    prepared = prepare_messages(HISTORY, plan)
     assert prepared[0]["role"] == "system"
     assert prepared[0]["content"].startswith("Be brief.\n\nYou can call tools.")
     assert json.loads(prepared[2]["content"]) == {
