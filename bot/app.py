@@ -25,7 +25,9 @@ from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.docs_commands import DocsCommands
+from bot.platforms.base import BotCore
 from bot.services import database_url, redis_url
+from bot.stats import BotStats
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
@@ -116,6 +118,7 @@ class App:
                 if settings.searxng_url
                 else DuckDuckGoBackend()
             )
+        locks = ConversationLocks(self.redis)
         self.chat = ChatService(
             agent=Agent(
                 model,
@@ -129,7 +132,7 @@ class App:
                 RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
             ),
             limiter=RateLimiter(self.redis),
-            locks=ConversationLocks(self.redis),
+            locks=locks,
             limits=ServiceLimits(
                 max_message_chars=settings.max_message_chars,
                 user_requests_per_minute=settings.user_requests_per_minute,
@@ -137,4 +140,11 @@ class App:
                 context_tokens=settings.context_size,
             ),
         )
-        self.commands = CommandHandler(self.chat, docs=DocsCommands(self.documents, model))
+        docs = DocsCommands(
+            self.documents,
+            model,
+            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            context_tokens=settings.context_size,
+        )
+        self.commands = CommandHandler(self.chat, docs=docs, stats=BotStats(self.inference, locks))
+        self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs)

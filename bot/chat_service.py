@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
 from bot.chat_settings import ChatSettings, SettingsService
@@ -24,6 +25,21 @@ from storage.quotas import RateLimiter
 # How often a running generation checks for a /cancel from another process and
 # refreshes its conversation lease.
 _WATCH_INTERVAL_S = 0.25
+CANCELLED_NOTE = "(stopped by /cancel)"
+SHUTDOWN_NOTE = "(stopped: the bot is restarting; ask again in a minute)"
+
+
+@dataclass
+class _Stop:
+    """Set to stop a turn in flight; `note` is shown after the partial answer."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    note: str = CANCELLED_NOTE
+
+    def set(self, note: str) -> None:
+        if not self.event.is_set():
+            self.note = note
+        self.event.set()
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,10 @@ class ChatService:
         self._limiter = limiter
         self._locks = locks
         self._limits = limits
-        self._local_cancels: dict[str, asyncio.Event] = {}
+        self._local_stops: dict[str, _Stop] = {}
+        # Users told to slow down, until when (monotonic): a burst gets one answer, not one
+        # per message.
+        self._slowed: dict[str, float] = {}
 
     # -- chat ------------------------------------------------------------------------
     async def chat(self, scope: Scope, text: str, sink: ReplySink) -> None:
@@ -64,6 +83,10 @@ class ChatService:
                 raise ConversationBusy(
                     "I'm still answering the last message here; wait for it, or send /cancel"
                 )
+        except RateLimited as exc:
+            if self._first_refusal(scope, exc.retry_after_s):
+                await sink.fail(str(exc))
+            return
         except Exception as exc:
             await sink.fail(describe_failure(exc, f"checks in {scope.conversation_key}"))
             return
@@ -75,11 +98,30 @@ class ChatService:
 
     async def cancel(self, scope: Scope) -> bool:
         """Stop the generation in flight in `scope`'s conversation; False when there is none."""
-        local = self._local_cancels.get(scope.conversation_key)
+        local = self._local_stops.get(scope.conversation_key)
         if local is not None:
-            local.set()
+            local.set(CANCELLED_NOTE)
         remote = await self._locks.request_cancel(scope.conversation_key)
         return local is not None or remote
+
+    async def shutdown(self, note: str = SHUTDOWN_NOTE) -> None:
+        """Stop every generation in flight in this process; each reply ends with `note`,
+        so nothing half-written is left looking finished."""
+        for stop in list(self._local_stops.values()):
+            stop.set(note)
+
+    @property
+    def replies_in_flight(self) -> int:
+        return len(self._local_stops)
+
+    def _first_refusal(self, scope: Scope, retry_after_s: float) -> bool:
+        """True when this user has not been told to slow down during this refusal window."""
+        now = time.monotonic()
+        if self._slowed.get(scope.user_key, 0.0) > now:
+            return False
+        self._slowed = {user: until for user, until in self._slowed.items() if until > now}
+        self._slowed[scope.user_key] = now + max(retry_after_s, 1.0)
+        return True
 
     async def reset(self, scope: Scope) -> None:
         await self.agent.reset(scope.conversation_key)
@@ -140,14 +182,14 @@ class ChatService:
 
     async def _run_turn(self, scope: Scope, message: str, lease: Lease, sink: ReplySink) -> None:
         key = scope.conversation_key
-        cancelled = asyncio.Event()
-        self._local_cancels[key] = cancelled
+        stop = _Stop()
+        self._local_stops[key] = stop
         await sink.start()
         try:
             turn = self._turn_settings(await self.settings.resolve(scope), scope)
             shown: list[str] = []  # the text the person has seen so far
             generation = asyncio.create_task(self._pump(key, message, turn, sink, shown))
-            watcher = asyncio.create_task(self._watch(key, lease, cancelled))
+            watcher = asyncio.create_task(self._watch(key, lease, stop.event))
             try:
                 await asyncio.wait({generation, watcher}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -165,11 +207,11 @@ class ChatService:
             else:
                 # Keep what was shown, so the history matches what people read.
                 await self.agent.record_partial_reply(key, "".join(shown))
-                await sink.finish(note="(stopped by /cancel)")
+                await sink.finish(note=stop.note)
         except Exception as exc:
             await sink.fail(describe_failure(exc, f"a reply in {key}"))
         finally:
-            self._local_cancels.pop(key, None)
+            self._local_stops.pop(key, None)
 
     async def _pump(
         self, key: str, message: str, turn: TurnSettings, sink: ReplySink, shown: list[str]

@@ -10,9 +10,10 @@ import sys
 from pydantic import ValidationError
 
 from bot.app import App
-from bot.config import Settings
+from bot.config import ENV_PREFIXES, Settings
 from bot.docs_cli import add_docs_parser, run_docs
-from bot.terminal_adapter import TerminalChat
+from bot.platforms.runner import PLATFORMS, serve
+from bot.platforms.terminal import TerminalChat
 from inference.errors import InferenceError
 from storage.errors import StorageError
 
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve", help="run the Discord and Telegram adapters whose tokens are configured"
     )
+    commands.add_parser("telegram", help="serve Telegram alone (needs BOT_TELEGRAM_TOKEN)")
+    commands.add_parser("discord", help="serve Discord alone (needs BOT_DISCORD_TOKEN)")
     add_docs_parser(commands)
     return parser
 
@@ -42,8 +45,9 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
+        prefix = ENV_PREFIXES.get(exc.title, "BOT_")
         problems = "; ".join(
-            f"BOT_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            f"{prefix}{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
             for error in exc.errors()
         )
         raise SystemExit(f"configuration error: {problems}") from None
@@ -70,15 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        # Platform adapters are not part of this release yet; say so plainly.
-        print(
-            "serve: the Discord and Telegram adapters are not available yet; "
-            "use `python -m bot chat`",
-            file=sys.stderr,
-        )
-        return 2
     try:
+        if args.command in ("serve", *PLATFORMS):
+            wanted = PLATFORMS if args.command == "serve" else (args.command,)
+            return asyncio.run(serve(settings, wanted))
         if args.command == "docs":
             return asyncio.run(run_docs(settings, args))
         return asyncio.run(run_chat(settings, args.conversation))

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from bot.chat_service import ChatService
 from bot.chat_settings import SETTING_SPECS
 from bot.docs_commands import DocsCommands
-from bot.errors import InvalidRequest
+from bot.errors import InvalidRequest, PermissionDenied
 from bot.failures import describe_failure
 from bot.reply_sink import ReplySink, send_text
-from bot.scope import Scope, SettingLevel
+from bot.scope import Role, Scope, SettingLevel
+from bot.stats import BotStats
 
 HELP_TEXT = """\
 Talk to me in plain text. Commands:
@@ -22,8 +23,12 @@ Talk to me in plain text. Commands:
   /settings set KEY VALUE [--level L]     change a setting at level L: conversation
                                           (default), channel, server or global
   /settings reset [KEY] [--level L]       go back to the inherited value (all keys without KEY)
+  /ask QUESTION                           ask (where plain messages are not read)
   /docs list | ask QUESTION               this community's documents; answers cite them
-  /docs add URL | remove ID               change the documents (admins)
+  /docs summarize ID_OR_URL               a summary of one document or page
+  /docs add URL | remove ID               change the documents (admins; a file sent with
+                                          the caption /docs add works too)
+  /stats                                  how busy the bot is (admins)
 Settings: {keys}.
 Anyone may change their conversation; channel and server levels are for admins."""
 
@@ -68,9 +73,15 @@ def _take_level(rest: str) -> tuple[str, SettingLevel]:
 
 
 class CommandHandler:
-    def __init__(self, service: ChatService, docs: DocsCommands | None = None) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        docs: DocsCommands | None = None,
+        stats: BotStats | None = None,
+    ) -> None:
         self._service = service
         self._docs = docs
+        self._stats = stats
 
     async def handle(self, scope: Scope, text: str, sink: ReplySink) -> None:
         try:
@@ -91,6 +102,12 @@ class CommandHandler:
             return "Stopping the answer." if stopped else "Nothing to cancel."
         if command.name == "/settings":
             return await self._settings(scope, command.rest)
+        if command.name == "/stats":
+            if scope.role < Role.ADMIN:
+                raise PermissionDenied("only admins can see the bot's load")
+            if self._stats is None:
+                raise InvalidRequest("statistics are not available in this deployment")
+            return await self._stats.render()
         if command.name == "/docs":
             if self._docs is None:
                 raise InvalidRequest("documents are not available in this deployment")

@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.platforms.discord.config import DiscordSettings
+from bot.platforms.telegram.config import TelegramSettings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -53,8 +56,6 @@ class Settings(BaseSettings):
     # "json" (ours), "hermes" (<tool_call> tags) or "llama3"; see inference/tool_formats.
     tool_format: Literal["auto", "json", "hermes", "llama3"] = "auto"
     data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
-    discord_token: SecretStr | None = None
-    telegram_token: SecretStr | None = None
     log_level: LogLevel = "WARNING"
 
     # Two-step tool use (greedy choice of tool, then a forced call): see agent_graph/routing.
@@ -82,8 +83,12 @@ class Settings(BaseSettings):
     user_requests_per_minute: int = Field(12, ge=1)
     scope_requests_per_minute: int = Field(120, ge=1)
     max_message_chars: int = Field(16000, ge=1)
+    # Documents uploaded through a chat platform; larger files are refused before download.
+    max_upload_mb: int = Field(20, ge=1, le=2000)
 
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -104,3 +109,10 @@ class Settings(BaseSettings):
                 "(or be unset to use the embedded server)"
             )
         return value or None
+
+
+# Each settings class and its environment prefix, to name a bad variable in full.
+ENV_PREFIXES: dict[str, str] = {
+    model.__name__: str(model.model_config.get("env_prefix", ""))
+    for model in (Settings, SamplingDefaults, TelegramSettings, DiscordSettings)
+}

@@ -1,36 +1,56 @@
 """`/docs ...` in the chat: the community's documents, from any platform.
 
-Anyone may list documents and ask questions; adding and removing change what the whole
-community's answers draw on, so they are for admins. Local paths are the operator's
-machine: only the operator (the terminal user) may add them; admins elsewhere add URLs.
+Anyone may list documents, ask questions and ask for summaries; adding and removing
+change what the whole community's answers draw on, so they are for admins. Local paths
+are the operator's machine: only the operator (the terminal user) may add them; admins
+elsewhere add URLs or upload files (`check_upload` before the platform downloads one,
+`add_upload` with its bytes).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import PurePosixPath
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from bot.docs_qa import ask
+from bot.docs_qa import ask, summarize
 from bot.errors import InvalidRequest, PermissionDenied
 from bot.scope import Role, Scope
 from storage.documents import DocumentStore, Ingestor
 from storage.documents.ingest import is_url
+from storage.documents.models import AddResult
+from storage.documents.parsing import CONTENT_TYPES, SUFFIX_TYPES, parse
 
 USAGE = (
-    "usage: /docs list | /docs ask QUESTION | /docs add URL | /docs remove ID "
+    "usage: /docs list | /docs ask QUESTION | /docs summarize ID_OR_URL | /docs add URL "
+    "(or a file sent with the caption /docs add) | /docs remove ID "
     "(adding and removing are for admins)"
 )
+# Where a progress message goes: the platform edits one status message with it.
+Progress = Callable[[str], Coroutine[Any, Any, None]]
+# Progress is reported at these fractions of the passages embedded.
+_PROGRESS_STEPS = (0.25, 0.5, 0.75)
 
 
 class DocsCommands:
     def __init__(
-        self, store: DocumentStore, model: BaseChatModel, sampling: dict[str, Any] | None = None
+        self,
+        store: DocumentStore,
+        model: BaseChatModel,
+        sampling: dict[str, Any] | None = None,
+        *,
+        max_upload_bytes: int = 20 * 1024 * 1024,
+        context_tokens: int = 4096,
     ) -> None:
         self._store = store
         self._model = model
         # Answers from documents should stick to the text: a low temperature.
         self._sampling = {"temperature": 0.2, **(sampling or {})}
+        self.max_upload_bytes = max_upload_bytes
+        self._context_tokens = context_tokens
 
     async def handle(self, scope: Scope, rest: str) -> str:
         action, _, argument = rest.strip().partition(" ")
@@ -43,20 +63,72 @@ class DocsCommands:
                 self._store, self._model, documents, argument, sampling=self._sampling
             )
             return answer.render()
+        if action == "summarize" and argument:
+            return await self._summarize(documents, argument)
         if action == "add" and argument:
             self._require(scope, Role.ADMIN, "add documents")
             if not is_url(argument):
                 self._require(scope, Role.OPERATOR, "add files from this machine")
             result = await Ingestor(self._store).add(documents, argument, added_by=scope.actor)
-            info = result.document
-            if result.duplicate:
-                return f"Already here: #{info.id} {info.title!r}."
-            return f"Added #{info.id} {info.title!r} ({info.chunk_count} passages)."
+            return _added(result)
         if action == "remove" and argument.isdigit():
             self._require(scope, Role.ADMIN, "remove documents")
             removed = await self._store.remove(documents, int(argument))
             return f"Removed #{removed.id} {removed.title!r}."
         raise InvalidRequest(USAGE)
+
+    def check_upload(
+        self, scope: Scope, filename: str, size_bytes: int | None, content_type: str | None
+    ) -> None:
+        """Refuse an upload before it is downloaded: the asker's role, the file's type (by
+        name or declared type) and its size. Raises a `BotError` saying what to do."""
+        self._require(scope, Role.ADMIN, "add documents")
+        declared = (content_type or "").split(";")[0].strip().lower()
+        suffix = PurePosixPath(filename).suffix.lower()
+        if suffix not in SUFFIX_TYPES and declared not in CONTENT_TYPES:
+            kinds = ", ".join(sorted(SUFFIX_TYPES))
+            raise InvalidRequest(
+                f"I can't read {filename!r}: send text, Markdown, HTML or PDF ({kinds})."
+            )
+        if size_bytes is not None and size_bytes > self.max_upload_bytes:
+            raise InvalidRequest(
+                f"{filename!r} is {_megabytes(size_bytes)}; the limit is "
+                f"{_megabytes(self.max_upload_bytes)}. Send a smaller file or a link to it."
+            )
+
+    async def add_upload(
+        self,
+        scope: Scope,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """Add an uploaded file's bytes to the scope's documents; the reply to show."""
+        self.check_upload(scope, filename, len(data), content_type)
+        if progress is not None:
+            await progress(f"Reading {filename}…")
+        document = await asyncio.to_thread(
+            parse, data, source=filename, name=filename, content_type=content_type
+        )
+        report = _ProgressReport(progress, filename)
+        result = await self._store.add(
+            scope.server_key, document, added_by=scope.actor, progress=report.update
+        )
+        await report.drain()
+        return _added(result)
+
+    async def _summarize(self, documents: str, target: str) -> str:
+        if is_url(target):
+            text = (await Ingestor(self._store).load(target)).text
+        elif target.lstrip("#").isdigit():
+            text = await self._store.document_text(documents, int(target.lstrip("#")))
+        else:
+            raise InvalidRequest("usage: /docs summarize ID_OR_URL (an id from /docs list)")
+        summary = await summarize(
+            self._model, text, context_tokens=self._context_tokens, sampling=self._sampling
+        )
+        return summary.render()
 
     async def _list(self, documents: str) -> str:
         found = await self._store.list_documents(documents)
@@ -70,3 +142,42 @@ class DocsCommands:
         if scope.role < role:
             who = "the bot's operator" if role is Role.OPERATOR else "admins"
             raise PermissionDenied(f"only {who} can {what}")
+
+
+class _ProgressReport:
+    """Bridges the store's synchronous progress callback to an async status message,
+    reporting a few steps rather than every batch."""
+
+    def __init__(self, progress: Progress | None, filename: str) -> None:
+        self._progress = progress
+        self._filename = filename
+        self._next_step = 0
+        self._pending: list[asyncio.Task[None]] = []
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is None or total <= 0 or self._next_step >= len(_PROGRESS_STEPS):
+            return
+        if done / total < _PROGRESS_STEPS[self._next_step]:
+            return
+        while (
+            self._next_step < len(_PROGRESS_STEPS)
+            and done / total >= _PROGRESS_STEPS[self._next_step]
+        ):
+            self._next_step += 1
+        message = f"Adding {self._filename}: {done}/{total} passages…"
+        self._pending.append(asyncio.get_running_loop().create_task(self._progress(message)))
+
+    async def drain(self) -> None:
+        # A progress message that could not be shown must not undo a completed addition.
+        await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def _added(result: AddResult) -> str:
+    info = result.document
+    if result.duplicate:
+        return f"Already here: #{info.id} {info.title!r}."
+    return f"Added #{info.id} {info.title!r} ({info.chunk_count} passages)."
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"

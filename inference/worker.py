@@ -34,6 +34,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,10 +114,25 @@ def ensure_group(client: redis.Redis) -> None:
             raise
 
 
+# Tokens per second are reported over this recent window (the chat's /stats).
+_RATE_WINDOW_S = 60.0
+
+
 @dataclass
 class _Stats:
     jobs_done: int = 0
     job_seconds: float = 0.0  # summed wall time of finished jobs, for "busy, about N s"
+    recent_tokens: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add_tokens(self, count: int) -> None:
+        self.recent_tokens.append((time.monotonic(), count))
+
+    def tokens_per_s(self) -> float:
+        """Tokens generated per second over the last minute."""
+        horizon = time.monotonic() - _RATE_WINDOW_S
+        while self.recent_tokens and self.recent_tokens[0][0] < horizon:
+            self.recent_tokens.popleft()
+        return sum(count for _, count in self.recent_tokens) / _RATE_WINDOW_S
 
 
 @dataclass
@@ -504,6 +520,7 @@ class Worker:
                 self.metrics.reused_prompt_tokens.inc(event.reused_tokens)
                 self.metrics.restored_prompt_tokens.inc(event.restored_tokens)
                 self.metrics.generated_tokens.inc(event.completion_tokens)
+                self._stats.add_tokens(event.completion_tokens)
                 chunk = Chunk(
                     kind="done",
                     finish_reason=event.reason,
@@ -645,6 +662,7 @@ class Worker:
                 "busy": self._announced_busy,
                 "jobs_done": stats.jobs_done,
                 "avg_job_s": f"{average:.3f}",
+                "tokens_per_s": f"{stats.tokens_per_s():.1f}",
                 "seen": f"{time.time():.3f}",
                 "client": self._client_id,
             },

@@ -136,6 +136,15 @@ class ConversationLocks:
         )
         return bool(requested)
 
+    async def active_count(self, limit: int = 100_000) -> int:
+        """Conversations with a generation in flight now, in every process (up to `limit`)."""
+        count = 0
+        async for _ in self._redis.scan_iter(match=f"{LOCK_PREFIX}*", count=1000):
+            count += 1
+            if count >= limit:
+                break
+        return count
+
     async def cancel_requested(self, conversation_key: str) -> bool:
         """Whether a stop was requested since the current lease was taken."""
         return bool(await self._redis.exists(_cancel_key(conversation_key)))

@@ -94,6 +94,30 @@ async def test_user_quota_refuses_with_retry_time(service) -> None:
     assert (await ask(service, BOB, "hi")).failure is None
 
 
+async def test_a_burst_is_told_to_slow_down_once(service) -> None:
+    sinks = [await ask(service, ALICE, f"message {i}") for i in range(30)]
+    answered = [sink for sink in sinks if sink.events and sink.failure is None]
+    refused = [sink for sink in sinks if sink.failure is not None]
+    assert len(answered) == 3  # the quota in this fixture
+    assert len(refused) == 1 and refused[0].failure.startswith("Slow down")
+    # The other 26 got nothing at all: no event reached their sinks.
+    assert sum(1 for sink in sinks if not sink.events) == 26
+
+
+async def test_shutdown_ends_replies_in_flight_with_a_note(service, model) -> None:
+    model.token_delay_s = 0.05
+    model.enqueue(" ".join(f"word{i}" for i in range(200)))
+    sink = RecordingSink()
+    running = asyncio.create_task(service.chat(ALICE, "write a lot", sink))
+    await sink.first_text.wait()
+    assert service.replies_in_flight == 1
+    await service.shutdown()
+    await asyncio.wait_for(running, timeout=10)
+    assert sink.finish_note is not None and "restarting" in sink.finish_note
+    assert 0 < len(sink.text.split()) < 200
+    assert service.replies_in_flight == 0
+
+
 async def test_one_generation_per_conversation_and_cancel(service, model) -> None:
     model.token_delay_s = 0.05
     model.enqueue(" ".join(f"word{i}" for i in range(200)))

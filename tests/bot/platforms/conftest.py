@@ -1,0 +1,58 @@
+"""The bot's core for platform tests: a scripted model behind the real agent, real Redis
+memory, quotas, locks and settings, and real PostgreSQL documents."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from langgraph_checkpoint_plainredis import AsyncRedisSaver
+from psycopg_pool import AsyncConnectionPool
+
+from agent_graph.agent import Agent
+from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings, SettingsService
+from bot.commands import CommandHandler
+from bot.config import SamplingDefaults
+from bot.docs_commands import DocsCommands
+from bot.platforms.base import BotCore
+from storage.conversation_lock import ConversationLocks
+from storage.documents import MiniLMEmbedder, PgDocumentStore
+from storage.quotas import RateLimiter
+from storage.settings_store import RedisSettingsStore
+from tests.fakes import ScriptedChatModel
+
+
+@pytest.fixture
+def model() -> ScriptedChatModel:
+    """The scripted model behind the agent: `model.enqueue("answer")` sets its next reply."""
+    return ScriptedChatModel()
+
+
+@pytest.fixture
+def limits() -> ServiceLimits:
+    return ServiceLimits(max_message_chars=16000, user_requests_per_minute=12)
+
+
+@pytest.fixture
+async def core(
+    redis_client: aioredis.Redis,
+    redis_url: str,
+    pg_pool: AsyncConnectionPool,
+    embedder: MiniLMEmbedder,
+    model: ScriptedChatModel,
+    limits: ServiceLimits,
+) -> AsyncIterator[BotCore]:
+    raw = aioredis.from_url(redis_url, decode_responses=False)
+    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
+    chat = ChatService(
+        agent=Agent(model, AsyncRedisSaver(client=raw)),
+        settings=SettingsService(RedisSettingsStore(redis_client), defaults),
+        limiter=RateLimiter(redis_client),
+        locks=ConversationLocks(redis_client),
+        limits=limits,
+    )
+    docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
+    yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
+    await raw.aclose()
