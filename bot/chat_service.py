@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
 from bot.chat_settings import ChatSettings, SettingsService
-from bot.errors import ConversationBusy, InvalidRequest, RateLimited
+from bot.errors import ConversationBusy, GenerationFailed, InvalidRequest, RateLimited
 from bot.failures import describe_failure
 from bot.reply_sink import ReplySink
 from bot.scope import Scope
@@ -65,6 +65,7 @@ class ChatService:
         self._locks = locks
         self._limits = limits
         self._local_stops: dict[str, _Stop] = {}
+        self._shutdown_note: str | None = None  # set once the process is stopping
         # Users told to slow down, until when (monotonic): a burst gets one answer, not one
         # per message.
         self._slowed: dict[str, float] = {}
@@ -76,6 +77,8 @@ class ChatService:
         Problems the person can fix (empty message, quota, busy) go to `sink.fail`.
         """
         try:
+            if self._shutdown_note is not None:
+                raise GenerationFailed("The bot is restarting; ask again in a minute.")
             message = self._check_message(text)
             await self._check_quotas(scope)
             lease = await self._locks.acquire(scope.conversation_key)
@@ -106,7 +109,9 @@ class ChatService:
 
     async def shutdown(self, note: str = SHUTDOWN_NOTE) -> None:
         """Stop every generation in flight in this process; each reply ends with `note`,
-        so nothing half-written is left looking finished."""
+        so nothing half-written is left looking finished. Requests arriving afterwards are
+        turned away."""
+        self._shutdown_note = note
         for stop in list(self._local_stops.values()):
             stop.set(note)
 
@@ -184,6 +189,8 @@ class ChatService:
         key = scope.conversation_key
         stop = _Stop()
         self._local_stops[key] = stop
+        if self._shutdown_note is not None:  # stopping began while this request was checked
+            stop.set(self._shutdown_note)
         await sink.start()
         try:
             turn = self._turn_settings(await self.settings.resolve(scope), scope)

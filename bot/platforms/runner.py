@@ -24,9 +24,10 @@ PLATFORMS = ("telegram", "discord")
 
 
 def configured_platforms(settings: Settings, wanted: tuple[str, ...] = PLATFORMS) -> list[str]:
-    """The platforms among `wanted` whose token is set."""
+    """The platforms among `wanted` whose token is set (an empty value, as docker-compose
+    passes an unset variable, counts as unset)."""
     tokens = {"telegram": settings.telegram.token, "discord": settings.discord.token}
-    return [name for name in wanted if tokens[name] is not None]
+    return [name for name in wanted if (token := tokens[name]) and token.get_secret_value()]
 
 
 def build_adapter(name: str, core: BotCore, settings: Settings) -> PlatformAdapter:

@@ -17,6 +17,8 @@ from bot.commands import CommandHandler
 from bot.config import SamplingDefaults
 from bot.failures import STORAGE_DOWN
 from bot.scope import Role, Scope
+from bot.stats import BotStats
+from inference.client import InferenceClient
 from inference.errors import PoolUnavailable
 from storage.conversation_lock import ConversationLocks
 from storage.quotas import RateLimiter
@@ -229,3 +231,15 @@ async def test_storage_outage_is_reported_and_does_not_crash(tmp_path, model) ->
     assert shown.failure == STORAGE_DOWN
     assert model.calls == []
     await dead.aclose()
+
+
+async def test_stats_are_for_admins(service, redis_client) -> None:
+    stats = BotStats(InferenceClient(redis_client), ConversationLocks(redis_client))
+    handler = CommandHandler(service, stats=stats)
+    refused = RecordingSink()
+    await handler.handle(ALICE, "/stats", refused)
+    assert refused.failure == "only admins can see the bot's load"
+    shown = RecordingSink()
+    await handler.handle(ADMIN, "/stats", shown)
+    assert "Workers: 0 live" in shown.text and "Queue: 0 waiting" in shown.text
+    assert "Answers being written: 0" in shown.text

@@ -77,3 +77,36 @@ async def test_bad_usage_explains_itself(store, member) -> None:
     for text in ("", "frobnicate", "ask", "remove abc"):
         with pytest.raises(InvalidRequest, match="usage: /docs list"):
             await docs.handle(member, text)
+
+
+async def test_uploads_are_checked_before_download_and_added_with_progress(store, member) -> None:
+    docs = DocsCommands(store, ScriptedChatModel(), max_upload_bytes=1000)
+    admin = replace(member, role=Role.ADMIN)
+    with pytest.raises(PermissionDenied, match="only admins"):
+        docs.check_upload(member, "notes.md", 100, None)
+    with pytest.raises(InvalidRequest, match=r"can't read 'song\.mp3'"):
+        docs.check_upload(admin, "song.mp3", 100, "audio/mpeg")
+    with pytest.raises(InvalidRequest, match=r"limit is 0\.0 MB"):
+        docs.check_upload(admin, "big.pdf", 5000, "application/pdf")
+    docs.check_upload(admin, "notes", 100, "text/markdown")  # the declared type is enough
+    shown: list[str] = []
+
+    async def progress(message: str) -> None:
+        shown.append(message)
+
+    text = b"# Club notes\n\n" + b"The library opens at nine on weekdays. " * 20
+    added = await docs.add_upload(admin, "notes.md", text, "text/markdown", progress)
+    assert added.startswith("Added #") and "Club notes" in added
+    assert shown[0] == "Reading notes.md…" and len(shown) >= 2
+    assert "Club notes" in await docs.handle(member, "list")
+
+
+async def test_a_summary_of_a_stored_document(store, member) -> None:
+    await store.add(member.server_key, SourceDocument("Rules", "rules.md", "text/markdown", RULES))
+    document_id = (await store.list_documents(member.server_key))[0].id
+    model = ScriptedChatModel()
+    model.enqueue("TITLE: House rules\nPOINTS:\n- Be kind\n- Ask before linking\nABSTRACT: Rules.")
+    summary = await DocsCommands(store, model).handle(member, f"summarize {document_id}")
+    assert "House rules" in summary and "Be kind" in summary
+    with pytest.raises(InvalidRequest, match="summarize ID_OR_URL"):
+        await DocsCommands(store, model).handle(member, "summarize the rules")
