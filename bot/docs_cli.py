@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from bot.config import Settings
 from bot.docs_qa import ask, summarize
-from bot.services import database_url
 from bot.platforms.terminal import terminal_scope
+from bot.services import database_url
 from storage.datadir import ensure_writable_dir
 from storage.documents import (
     DocumentError,
