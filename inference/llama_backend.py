@@ -39,6 +39,23 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
+def _extra_buffers_are_safe() -> bool:
+    """Whether llama.cpp may put weights in its extra CPU buffer types (repacked layouts,
+    Intel AMX tiles).
+
+    On CPUs with AMX, a llama.cpp built for the host (GGML_NATIVE) multiplies batches of
+    more than one token with AMX tile kernels, and where the kernel or a sandbox does not
+    actually provide tile state those kernels crash the process with SIGSEGV on the first
+    prompt (one-token batches take another path and work, which hides it). The plain CPU
+    kernels are correct everywhere, so on such CPUs the extra buffers stay off.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return True
+    return "amx_tile" not in flags
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     model_path: Path
@@ -55,6 +72,7 @@ class LlamaBackend:
         self.config = config
         model_params = llama_cpp.llama_model_default_params()
         model_params.n_gpu_layers = config.gpu_layers if config.gpu_layers >= 0 else 10_000
+        model_params.use_extra_bufts = _extra_buffers_are_safe()
         with _BACKEND_LOCK:  # loads print through process-wide descriptors; one at a time
             self._model = llama_cpp.llama_model_load_from_file(
                 str(config.model_path).encode(), model_params
