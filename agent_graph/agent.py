@@ -24,12 +24,14 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent_graph.events import AgentEvent, TextDelta, ToolEvent
-from agent_graph.graph import MODEL_NODE, build_graph
+from agent_graph.graph import MODEL_NODE, ToolRouting, build_graph
 from agent_graph.history import NOT_RUN, split_turns
 from agent_graph.prompts import PromptStyle
+from agent_graph.tool_router import ToolRouter
 from agent_graph.tools import Toolbox
 from agent_graph.tools.documents import DocumentSearch
 from agent_graph.tools.web_search import SearchBackend
+from storage.documents.embedder import Embedder
 
 __all__ = ["Agent", "AgentEvent", "TextDelta", "ToolEvent", "TurnSettings"]
 
@@ -41,6 +43,7 @@ class TurnSettings:
     history_budget: int = 2048
     tools: tuple[str, ...] = ()  # enabled tool names (the `tools` setting)
     document_scope: str = ""  # whose documents search_documents reads; "" = none
+    tool_routing: ToolRouting = "router"  # who chooses tools (the `tool_routing` setting)
 
 
 class Agent:
@@ -54,11 +57,15 @@ class Agent:
         max_tool_rounds: int = 4,
         max_stored_messages: int = 400,
         prompt_style: PromptStyle = "guided",
-        route_tools: bool = False,
+        embedder: Embedder | None = None,
         detect_arithmetic: bool = True,
+        model_hint: bool = True,
     ) -> None:
+        """`embedder` (MiniLM in the app) lets the tool router compare messages with its
+        labelled examples and probe the scope's documents; without one it uses rules."""
         self._checkpointer = checkpointer
         self.toolbox = Toolbox.standard(search_backend, document_search)
+        self.router = ToolRouter(embedder, document_search if embedder is not None else None)
         self._max_tool_rounds = max_tool_rounds
         self._graph = build_graph(
             model,
@@ -67,8 +74,9 @@ class Agent:
             max_tool_rounds=max_tool_rounds,
             max_stored_messages=max_stored_messages,
             prompt_style=prompt_style,
-            route_tools=route_tools,
+            router=self.router,
             detect_arithmetic=detect_arithmetic,
+            model_hint=model_hint,
         )
 
     async def stream_reply(
@@ -83,6 +91,7 @@ class Agent:
                 "history_budget": settings.history_budget,
                 "tools": tuple(settings.tools),
                 "document_scope": settings.document_scope,
+                "tool_routing": settings.tool_routing,
             },
             # Each tool round is two graph steps; the step limit ends turns long before.
             "recursion_limit": 2 * self._max_tool_rounds + 8,

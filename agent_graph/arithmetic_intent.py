@@ -11,9 +11,16 @@ from the result.
 
 Operators written as words between two numbers, in English and Spanish ("37 times 91",
 "999 más 1001", "2 to the power of 20", "the square root of 7569", "12 factorial",
-"15% of 860"), are read as symbols first (`_WORD_OPERATORS`). Word problems that need
-reading ("3 boxes of 144 pens, give away 59") are left to the model's own tool choice:
-guessing those is where a detector goes wrong.
+"15% of 860"), are read as symbols first (`_WORD_OPERATORS`), and so are chains of
+steps led by verbs ("divide 144 by 12 and add 5", "suma 45 y 55 y divide entre 4",
+`agent_graph.word_chains`). Word problems that need reading ("3 boxes of 144 pens, give
+away 59") are left to the model: guessing those is where a detector goes wrong.
+
+Never a partial answer: the expression found must use every number in the message, or
+there is no calculation (a confident number for half the question is worse than none).
+A calculation the calculator refuses (division by zero, too large, outside a function's
+domain) is still found, with the reason, so the person is told why instead of getting
+a number the model made up.
 
 The detector errs on the side of not firing: dates (2026-11-28), ranges (10-20),
 fractions and times (1/2, 24/7) are not calculations, so a `-` or `/` counts as an
@@ -25,10 +32,12 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from agent_graph.errors import ToolError
 from agent_graph.tools.arithmetic import CONSTANTS, FUNCTIONS, MAX_EXPRESSION_CHARS, evaluate
+from agent_graph.word_chains import find_chain
 
 # Not the constant `e`: a lone letter e in a sentence is rarely Euler's number.
 _NAMES = "|".join(sorted((*FUNCTIONS, *(c for c in CONSTANTS if c != "e")), key=len, reverse=True))
@@ -49,7 +58,6 @@ _WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (rf"\bra[ií]z cuadrada de {_NUMBER}", r"sqrt(\1)"),
         (rf"{_NUMBER} factorial\b", r"factorial(\1)"),
         (rf"\bfactorial (?:of|de) {_NUMBER}", r"factorial(\1)"),
-        (rf"\bdivide {_NUMBER} (?:by|entre|por) {_NUMBER}", r"\1 / \2"),
         (
             r"(?<=\d) (?:to the power of|raised to(?: the power of)?|elevado a(?: la)?) (?=\d)",
             " ** ",
@@ -87,20 +95,66 @@ def _is_calculation(expression: str) -> bool:
 
 
 # "What is", "¿Cuánto es", "calcula", "please compute": a few words around a calculation
-# ask for nothing else.
+# ask for nothing else; nor do more of them when each only asks for a result.
 MAX_WORDS_AROUND = 4
+_ASKING = """
+    what whats is are do does you get if i the a result answer and then give me tell
+    please can could would work out calculate compute for how much many equals equal
+    quick one solve value of to
+    qué que cuánto cuanto cuánta es son me da dime el la resultado calcula calcúlame
+    calculas puedes por favor y luego cuál cual valor de sale
+"""
+_ASKING_WORDS = frozenset(_ASKING.split())
+
+
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def uses_every_number(expression: str, message: str) -> bool:
+    """Whether each number written in `message` appears in `expression` (as often)."""
+    wanted = Counter(_NUMBERS.findall(message))
+    return not wanted - Counter(_NUMBERS.findall(expression))
 
 
 @dataclass(frozen=True)
 class Calculation:
     expression: str  # for the calculator: `×` `÷` `^` spelled as Python operators
     whole_message: bool  # the message asks for this calculation and nothing else
+    refusal: str = ""  # why the calculator refuses it; "" when it has a value
+
+
+def _asks_only_for_it(text: str, raw: str) -> bool:
+    """Whether the words of `text` around the calculation `raw` ask for its result only."""
+    words = re.findall(r"\w+", text.replace(raw, " ", 1).lower())
+    return len(words) <= MAX_WORDS_AROUND or all(word in _ASKING_WORDS for word in words)
 
 
 def find_calculation(message: str) -> Calculation | None:
-    """The one calculation in `message` that the calculator evaluates, or None (also
-    when there are several)."""
-    text = _symbols_for_words(_THOUSANDS.sub("", message))
+    """The one calculation in `message` that uses all its numbers, or None (also when
+    there are several)."""
+    text = _THOUSANDS.sub("", message)
+    chain = find_chain(text)
+    if chain is not None:
+        raw, expression = chain
+        found = [(raw, expression, text)]
+    else:
+        spelled = _symbols_for_words(text)
+        found = [(raw, expression, spelled) for raw, expression in _candidates(spelled)]
+    if len(found) != 1:  # none, or several: one call would answer only part of it
+        return None
+    [(raw, expression, read)] = found
+    if not uses_every_number(expression, text):
+        return None
+    refusal = ""
+    try:
+        evaluate(expression)
+    except ToolError as exc:
+        refusal = str(exc)
+    return Calculation(expression, _asks_only_for_it(read, raw), refusal)
+
+
+def _candidates(text: str) -> list[tuple[str, str]]:
+    """Each run of `text` that reads as a calculation: (as written, as an expression)."""
     found: list[tuple[str, str]] = []
     for match in _CANDIDATE.finditer(text):
         raw = match.group().strip()
@@ -110,15 +164,6 @@ def find_calculation(message: str) -> Calculation | None:
         if not (_STRONG_OPERATOR.search(raw) or _FUNCTION_CALL.search(raw)):
             continue
         expression = _normalized(raw)
-        if not _is_calculation(expression):
-            continue
-        try:
-            evaluate(expression)
-        except ToolError:
-            continue
-        found.append((raw, expression))
-    if len(found) != 1:  # none, or several: one call would answer only part of it
-        return None
-    [(raw, expression)] = found
-    words_around = re.findall(r"\w+", text.replace(raw, " ", 1))
-    return Calculation(expression, whole_message=len(words_around) <= MAX_WORDS_AROUND)
+        if _is_calculation(expression):
+            found.append((raw, expression))
+    return found

@@ -7,6 +7,13 @@ enabled tools and the document scope, so a changed setting applies at the next
 message. The model is offered only the tools enabled for this turn; the tools node
 runs only those (see `agent_graph.tool_calls`). A turn may take `max_tool_rounds`
 tool-calling steps; a model that asks for more is stopped with an honest answer.
+
+Who chooses the tools is the turn's `tool_routing` setting: `router` (the default) has
+`agent_graph.tool_router` choose before the model runs, the agent make the call, and the
+model answer from its result with no tool on offer; `model` offers the tools to the
+model in its native tool-call format, with the router's choice as a hint in the system
+prompt (and written-out calculations still sent straight to the calculator when
+`detect_arithmetic` is on); `off` uses no tools.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
@@ -35,20 +42,24 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent_graph.arithmetic_intent import find_calculation
+from agent_graph.decisions import (
+    agent_decision,
+    answer_without_model,
+    arithmetic_call,
+    document_evidence,
+    routed_call,
+    this_turn,
+)
 from agent_graph.events import TextDelta
 from agent_graph.history import fit_history, overflow, repair_tool_pairs
-from agent_graph.prompts import PromptStyle, system_prompt_with_tools
-from agent_graph.routing import (
-    ROUTE_SAMPLING,
-    ROUTE_TOOL,
-    call_sampling,
-    chosen_tool,
-    forced,
-    route_prompt,
-    route_schema,
+from agent_graph.prompts import (
+    PromptStyle,
+    answer_from_result,
+    router_hint,
+    system_prompt_with_tools,
 )
 from agent_graph.tool_calls import run_tool_calls
+from agent_graph.tool_router import ToolRouter
 from agent_graph.tools import AgentTool, Toolbox, ToolContext
 
 __all__ = ["LIMIT_NODE", "MODEL_NODE", "TOOLS_NODE", "build_graph", "fit_history"]
@@ -65,14 +76,6 @@ STEP_LIMIT_ANSWER = (
 )
 
 
-def this_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
-    """The messages since the person's last message."""
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return messages[index + 1 :]
-    return messages
-
-
 def tool_rounds(messages: Sequence[BaseMessage]) -> int:
     """Tool-calling model messages since the person's last message."""
     turn = this_turn(messages)
@@ -85,52 +88,15 @@ def _turn(config: RunnableConfig, toolbox: Toolbox) -> tuple[ToolContext, list[A
     return context, toolbox.offered(settings.get("tools", ()), context)
 
 
-# Marks a tool call the agent made itself (not the model) in the call's metadata.
-DECIDED_BY = "decided_by"
-ARITHMETIC_INTENT = "arithmetic_intent"
-# Set on such a call when the tool's result line is the whole answer.
-RESULT_IS_ANSWER = "result_is_answer"
+ToolRouting = Literal["router", "model", "off"]
+TOOL_ROUTING_MODES: tuple[ToolRouting, ...] = ("router", "model", "off")
 
 
-def arithmetic_call(message: BaseMessage, offered: list[AgentTool[Any]]) -> AIMessage | None:
-    """A calculator call for the calculation written out in `message`, when the
-    calculator is on offer (`agent_graph.arithmetic_intent`)."""
-    if not any(tool.name == "calculator" for tool in offered):
-        return None
-    calculation = find_calculation(message.text)
-    if calculation is None:
-        return None
-    call = make_tool_call(
-        name="calculator",
-        args={"expression": calculation.expression},
-        id=f"call_{uuid.uuid4().hex}",
-    )
-    metadata = {DECIDED_BY: ARITHMETIC_INTENT, RESULT_IS_ANSWER: calculation.whole_message}
-    return AIMessage("", tool_calls=[call], response_metadata=metadata)
-
-
-def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
-    """This turn's tool call made by the agent rather than the model, if any."""
-    return next(
-        (
-            message
-            for message in this_turn(messages)
-            if isinstance(message, AIMessage) and message.response_metadata.get(DECIDED_BY)
-        ),
-        None,
-    )
-
-
-def result_as_answer(messages: Sequence[BaseMessage]) -> AIMessage | None:
-    """The tool's result as the answer, when the agent's own call asked for that and
-    the tool succeeded; None otherwise (the model answers)."""
-    decision = agent_decision(messages)
-    last = messages[-1] if messages else None
-    if decision is None or not decision.response_metadata.get(RESULT_IS_ANSWER):
-        return None
-    if not isinstance(last, ToolMessage) or last.status == "error":
-        return None
-    return AIMessage(last.text)
+def _without_calls(message: AIMessage) -> AIMessage:
+    """`message` as a plain answer: a model offered no tools cannot call one."""
+    if not message.tool_calls and not message.invalid_tool_calls:
+        return message
+    return message.model_copy(update={"tool_calls": [], "invalid_tool_calls": []})
 
 
 def _with_call_ids(message: AIMessage) -> AIMessage:
@@ -185,17 +151,18 @@ def build_graph(
     max_tool_rounds: int = 4,
     max_stored_messages: int = 400,
     prompt_style: PromptStyle = "guided",
-    route_tools: bool = False,
+    router: ToolRouter | None = None,
     detect_arithmetic: bool = True,
+    model_hint: bool = True,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the agent. Per-turn values come from `config["configurable"]`:
     `system_prompt` (str), `sampling` (dict), `history_budget` (tokens), `tools`
-    (enabled tool names) and `document_scope` (whose documents may be searched).
-    With `route_tools`, a turn's first step picks a tool greedily before calling it,
-    and the step after the tool's result answers without tools (`agent_graph.routing`).
-    With `detect_arithmetic`, a message with a written-out calculation gets the
-    calculator at once, and the model answers from its result."""
+    (enabled tool names), `document_scope` (whose documents may be searched) and
+    `tool_routing` (who chooses tools: see the module's docstring). Without `router`,
+    the `router` mode decides by rules alone (no embedder, no document probe). With
+    `model_hint`, the `model` mode's system prompt carries the router's choice."""
     tools = toolbox or Toolbox([])
+    tool_router = router or ToolRouter()
     unbindable: set[type[BaseChatModel]] = set()
 
     def bound(offered: list[AgentTool[Any]]) -> Runnable[Any, Any]:
@@ -208,43 +175,73 @@ def build_graph(
             logger.warning("%s cannot call tools; answering without them", type(model).__name__)
             return model
 
-    def without_model(stored: list[BaseMessage], offered: list[AgentTool[Any]]) -> AIMessage | None:
-        """The step when the agent decides it: a calculator call for a written-out
-        calculation, or that call's result as the answer."""
-        if detect_arithmetic and stored and isinstance(stored[-1], HumanMessage):
-            return arithmetic_call(stored[-1], offered)
-        given = result_as_answer(stored)
-        if given is not None:
-            get_stream_writer()(TextDelta(given.text))
-        return given
+    async def decide(
+        message: BaseMessage, offered: list[AgentTool[Any]], context: ToolContext, mode: str
+    ) -> AIMessage | None:
+        """The agent's own step for a new message: a tool call, or an answer; None
+        leaves the step to the model."""
+        if mode == "router":
+            names = [tool.name for tool in offered]
+            route = await tool_router.route(message.text, names, context.document_scope)
+            return routed_call(route, message.text, offered)
+        if mode == "model" and detect_arithmetic:
+            return arithmetic_call(message, offered)
+        return None
+
+    async def hint(
+        message: BaseMessage, offered: list[AgentTool[Any]], context: ToolContext
+    ) -> str:
+        """In `model` mode, the router's choice as a hint the model may follow or not."""
+        names = [tool.name for tool in offered]
+        route = await tool_router.route(message.text, names, context.document_scope)
+        return router_hint(route.tool) if route.tool in names else ""
 
     async def call_model(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         settings = config.get("configurable", {})
-        _, offered = _turn(config, tools)
+        context, offered = _turn(config, tools)
+        mode = str(settings.get("tool_routing", "router"))
         stored: list[BaseMessage] = list(state["messages"])
         drop = overflow(stored, max_stored_messages)
         removals = [RemoveMessage(id=message.id) for message in drop if message.id]
-        decided = without_model(stored, offered)
+        if stored and isinstance(stored[-1], HumanMessage):
+            decided = await decide(stored[-1], offered, context, mode)
+        else:
+            decided = answer_without_model(stored)
         if decided is not None:
+            if not decided.tool_calls:
+                get_stream_writer()(TextDelta(decided.text))
             return {"messages": [*removals, decided]}
         history = fit_history(repair_tool_pairs(stored), int(settings.get("history_budget", 2048)))
-        system = system_prompt_with_tools(
-            str(settings.get("system_prompt", "")), offered, prompt_style
-        )
-        prompt: list[BaseMessage] = [SystemMessage(system), *history]
+        system_prompt = str(settings.get("system_prompt", ""))
         sampling = settings.get("sampling", {})
-        first_step = bool(stored) and isinstance(stored[-1], HumanMessage)
-        if route_tools and offered and first_step:
-            response = await _routed(prompt, offered, config, sampling)
-        elif (route_tools or agent_decision(stored) is not None) and offered:
-            # Routed turns use one tool; then the answer, from the plain system prompt
-            # (tool guidance with no tool on offer makes small models write calls as text).
-            plain = [SystemMessage(str(settings.get("system_prompt", ""))), *history]
-            response = await _generate(model, plain, config, **sampling)
-        elif offered:
+        decision = agent_decision(stored)
+        if decision is not None:
+            # The agent's call has its result: the model answers from it, with no tool
+            # on offer (tool guidance without a tool makes small models write calls as text).
+            tool_name = decision.tool_calls[0]["name"]
+            prompt = [SystemMessage(answer_from_result(system_prompt, tool_name)), *history]
+            evidence = await document_evidence(tool_router.embedder, stored)
+            try:
+                response = _without_calls(await _generate(model, prompt, config, **sampling))
+            except Exception:
+                if not evidence:
+                    raise
+                # The passages' own sentences answer even when the model cannot.
+                logger.warning("the model failed; answering with the passages", exc_info=True)
+                evidence = evidence.lstrip("\n")
+                response = AIMessage("")
+            if evidence:
+                get_stream_writer()(TextDelta(evidence))
+                response = AIMessage(response.text + evidence)
+        elif mode == "model" and offered:
+            system = system_prompt_with_tools(system_prompt, offered, prompt_style)
+            if model_hint and stored and isinstance(stored[-1], HumanMessage):
+                system += await hint(stored[-1], offered, context)
+            prompt = [SystemMessage(system), *history]
             response = await _with_tools_or_plain(prompt, offered, config, sampling)
         else:
-            response = await _generate(model, prompt, config, **sampling)
+            prompt = [SystemMessage(system_prompt), *history]
+            response = _without_calls(await _generate(model, prompt, config, **sampling))
         return {"messages": [*removals, response]}
 
     async def _with_tools_or_plain(
@@ -258,26 +255,6 @@ def build_graph(
         except Exception:  # e.g. a tool call cut off by max_tokens: answer without tools
             logger.warning("generation with tools failed; answering without", exc_info=True)
             return await _generate(model, prompt, config, **sampling)
-
-    async def _routed(
-        prompt: list[BaseMessage],
-        offered: list[AgentTool[Any]],
-        config: RunnableConfig,
-        sampling: dict[str, Any],
-    ) -> AIMessage:
-        router = forced(model, route_schema(offered), ROUTE_TOOL)
-        if router is None:
-            return await _generate(bound(offered), prompt, config, **sampling)
-        try:
-            decision = await _generate(router, route_prompt(prompt), config, **ROUTE_SAMPLING)
-            tool = chosen_tool(decision, offered)
-            caller = forced(model, tool.schema(), tool.name) if tool is not None else None
-            if caller is not None:
-                return await _generate(caller, prompt, config, **call_sampling(sampling))
-        except Exception:  # a decision or call that failed: answer without the tool
-            logger.warning("tool routing failed; answering without tools", exc_info=True)
-        # "none" (or a failed route): a plain answer, with no tool on offer to confuse it.
-        return await _generate(model, prompt, config, **sampling)
 
     async def call_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         context, offered = _turn(config, tools)

@@ -1,18 +1,28 @@
-"""How well a model uses the agent's tools: tool choice, argument validity, and the
-final answer of calculator questions, with the bare prompt ("plain"), with our few-shot
-tool guidance ("guided", `agent_graph.prompts`), and with guidance plus the two-step
-greedy tool choice ("routed", `agent_graph.routing`, the `BOT_TOOL_ROUTING` setting),
-and with guidance plus the calculator called directly for written-out calculations
-("guided+arithmetic", `agent_graph.arithmetic_intent`, what the bot runs by default).
+"""How well the agent uses its tools: tool choice, argument validity, and the final answer
+of calculator questions, for each way of choosing tools:
 
-64 labelled prompts, half English and half Spanish, each needing the calculator, web
-search, the community's documents, or no tool. Every prompt runs as one real agent
-turn (the graph, the tools node, the real calculator) with greedy decoding; web search
-and documents answer from fixed local data, so the run never touches the internet and
-scores do not drift with the news. Prints a Markdown table per prompt style.
+- "plain": the model chooses (`tool_routing=model`), bare system prompt;
+- "guided": the model chooses, with our few-shot tool guidance (`agent_graph.prompts`);
+- "guided+arithmetic": guidance plus written-out calculations sent straight to the
+  calculator (`agent_graph.arithmetic_intent`);
+- "guided+hint": that, plus the router's choice as a hint in the system prompt (what
+  `tool_routing=model` runs);
+- "router": the tool router chooses and the agent calls (`tool_routing=router`, the
+  default; `agent_graph.tool_router`), the model answers from the result.
+
+Two prompt sets, reported apart: the 64 tuning prompts below (half English, half
+Spanish, 16 for each need: calculator, web search, the community's documents, none),
+which the router was tuned on, and the held-out set in
+`benchmarks/data/tool_prompts_heldout.jsonl`, written before the router and never tuned
+on. Every prompt runs as one real agent turn (the graph, the tools node, the real
+calculator) with greedy decoding; web search answers from fixed local data, documents
+from two guides in `benchmarks/data/` ranked by MiniLM, so the run never touches the
+internet and scores do not drift with the news. Prints a Markdown table per set.
 
     python benchmarks/tool_eval.py [--model PATH] [--redis-url URL] [--limit N]
+                                   [--sets tuning held-out] [--variants ...]
                                    [--chat-template FILE] [--tool-format auto|json|hermes|llama3]
+    python benchmarks/tool_eval.py --decisions-only   # the router alone: no model, latency
 
 Without --redis-url it starts an embedded Redis in a temporary folder; without
 --model it uses the bundled SmolLM2-135M. Argument validity must be 100% for every
@@ -25,12 +35,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
@@ -41,22 +53,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent_graph.agent import Agent, TextDelta, TurnSettings  # noqa: E402
+from agent_graph.graph import ToolRouting  # noqa: E402
 from agent_graph.prompts import PromptStyle  # noqa: E402
+from agent_graph.tool_router import ToolRouter  # noqa: E402
 from agent_graph.tools.base import ToolContext  # noqa: E402
-from agent_graph.tools.web_search import SearchResult  # noqa: E402
+from agent_graph.tools.documents import DocumentSearch  # noqa: E402
+from benchmarks.tool_eval_data import (  # noqa: E402
+    SCOPE,
+    Case,
+    FixedSearch,
+    GuideDocuments,
+    held_out_cases,
+)
+from storage.documents.embedder import Embedder  # noqa: E402
 
-Need = Literal["calculator", "web_search", "search_documents", "none"]
 ALL_TOOLS = ("calculator", "web_search", "search_documents")
-SCOPE = "bench:community"
-
-
-@dataclass(frozen=True)
-class Case:
-    prompt: str
-    language: Literal["en", "es"]
-    needs: Need
-    answer: str = ""  # for calculator cases: the number the answer must contain
-
 
 CASES: tuple[Case, ...] = (
     # -- calculator ---------------------------------------------------------------------
@@ -143,33 +154,6 @@ CASES: tuple[Case, ...] = (
 )
 
 
-# -- fixed local data for the search tools ------------------------------------------------
-
-
-class FixedSearch:
-    name = "fixed"
-
-    async def search(self, query: str, max_results: int) -> list[SearchResult]:
-        return [SearchResult(f"About {query}", "https://example.org/result", f"Facts on {query}.")]
-
-
-@dataclass(frozen=True)
-class FixedPassage:
-    document_id: int
-    title: str
-    position: int
-    text: str
-    score: float = 1.0
-    source: str = "handbook.md"
-
-
-class FixedDocuments:
-    async def search(self, scope: str, query: str, k: int = 5) -> list[FixedPassage]:
-        if scope != SCOPE:
-            return []
-        return [FixedPassage(1, "Community handbook", 0, f"Our handbook on {query}: be kind.")]
-
-
 # -- scoring ------------------------------------------------------------------------------
 
 
@@ -190,6 +174,11 @@ class Outcome:
         digits = re.sub(r"(?<=\d)[,\s.](?=\d{3}\b)", "", self.answer)
         return bool(self.case.answer) and re.search(rf"\b{self.case.answer}\b", digits) is not None
 
+    @property
+    def wrong_number(self) -> bool:
+        """A calculator question answered with a number, but not the right one."""
+        return bool(self.case.answer) and not self.answer_ok and bool(re.search(r"\d", self.answer))
+
 
 def _valid(agent: Agent, name: str, args: dict[str, Any]) -> bool:
     tool = next(
@@ -206,13 +195,16 @@ def _valid(agent: Agent, name: str, args: dict[str, Any]) -> bool:
     return True
 
 
-async def run_case(agent: Agent, case: Case, thread: str, max_tokens: int) -> Outcome:
+async def run_case(
+    agent: Agent, case: Case, thread: str, max_tokens: int, routing: ToolRouting = "model"
+) -> Outcome:
     settings = TurnSettings(
         system_prompt="You are a helpful assistant in a community chat. Be brief.",
         sampling={"temperature": 0.0, "max_tokens": max_tokens, "seed": 1},
         history_budget=2048,
         tools=ALL_TOOLS,
         document_scope=SCOPE,
+        tool_routing=routing,
     )
     answer = []
     async for event in agent.stream_reply(thread, case.prompt, settings):
@@ -229,12 +221,14 @@ async def run_case(agent: Agent, case: Case, thread: str, max_tokens: int) -> Ou
     )
 
 
-# What each compared variant runs: (prompt style, two-step routing, arithmetic detection).
-VARIANTS: dict[str, tuple[PromptStyle, bool, bool]] = {
-    "plain": ("plain", False, False),
-    "guided": ("guided", False, False),
-    "routed": ("guided", True, False),
-    "guided+arithmetic": ("guided", False, True),
+# What each compared variant runs: (prompt style, tool routing, arithmetic detection,
+# the router's hint in `model` mode).
+VARIANTS: dict[str, tuple[PromptStyle, ToolRouting, bool, bool]] = {
+    "plain": ("plain", "model", False, False),
+    "guided": ("guided", "model", False, False),
+    "guided+arithmetic": ("guided", "model", True, False),
+    "guided+hint": ("guided", "model", True, True),
+    "router": ("guided", "router", True, False),
 }
 
 
@@ -244,26 +238,31 @@ async def evaluate_model(
     cases: Sequence[Case],
     max_tokens: int = 256,
     progress: bool = False,
-    route_tools: bool = False,
+    routing: ToolRouting = "model",
     parallel: int = 1,
     detect_arithmetic: bool = False,
+    embedder: Embedder | None = None,
+    documents: DocumentSearch | None = None,
+    model_hint: bool = False,
 ) -> list[Outcome]:
     agent = Agent(
         model,
         InMemorySaver(),
         search_backend=FixedSearch(),
-        document_search=FixedDocuments(),
+        document_search=documents or (GuideDocuments(embedder) if embedder else None),
         prompt_style=style,
         max_tool_rounds=3,
-        route_tools=route_tools,
+        embedder=embedder,
         detect_arithmetic=detect_arithmetic,
+        model_hint=model_hint,
     )
     limit = asyncio.Semaphore(parallel)
-    label = f"{style}{'+routed' if route_tools else ''}{'+arithmetic' if detect_arithmetic else ''}"
+    label = f"{style}-{routing}{'+arithmetic' if detect_arithmetic else ''}"
+    label += "+hint" if model_hint else ""
 
     async def one(index: int, case: Case) -> Outcome:
         async with limit:
-            outcome = await run_case(agent, case, f"{label}-{index}", max_tokens)
+            outcome = await run_case(agent, case, f"{label}-{index}", max_tokens, routing)
         if progress:
             print(
                 f"{label} {index + 1}/{len(cases)} needs {case.needs}: {outcome.first_tool}, "
@@ -287,12 +286,14 @@ class Row:
         valid = sum(o.valid_calls for o in self.outcomes)
         calc = [o for o in self.outcomes if o.case.needs == "calculator"]
         right = sum(o.answer_ok for o in calc)
+        wrong = sum(o.wrong_number for o in calc)
         return [
             self.label,
             str(len(self.outcomes)),
             _pct(chosen, len(self.outcomes)),
             f"{_pct(valid, calls)} ({valid}/{calls})" if calls else "-",
             f"{_pct(right, len(calc))} ({right}/{len(calc)})" if calc else "-",
+            str(wrong) if calc else "-",
         ]
 
 
@@ -301,7 +302,14 @@ def _pct(part: int, whole: int) -> str:
 
 
 def table(results: dict[str, list[Outcome]]) -> str:
-    header = ["style / subset", "prompts", "tool choice", "valid arguments", "calculator answers"]
+    header = [
+        "variant / subset",
+        "prompts",
+        "tool choice",
+        "valid arguments",
+        "calculator answers",
+        "wrong numbers",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for style, outcomes in results.items():
         rows = [Row(f"{style}: all", outcomes)]
@@ -320,15 +328,141 @@ def table(results: dict[str, list[Outcome]]) -> str:
 # -- running against the pool ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Decision:
+    case: Case
+    tool: str
+    valid: bool  # arguments the chosen tool accepts
+    seconds: float  # wall clock
+    cpu_seconds: float  # CPU time of the process: what the decision costs, without waits
+    answer: str = ""  # the calculator's line, when it is the answer (no model involved)
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.case, self.tool, 0, 0, self.answer)
+
+
+async def router_decisions(
+    router: ToolRouter, cases: Sequence[Case], forget: Callable[[], None], repeats: int = 5
+) -> list[Decision]:
+    """The router alone on each case (no model): its choice, and the median of `repeats`
+    timings of the decision, each with no embedding remembered (`forget`)."""
+    agent_tools = {
+        tool.name: tool
+        for tool in Agent(
+            _NoModel(), InMemorySaver(), search_backend=FixedSearch(), document_search=_NoDocs()
+        ).toolbox.offered(ALL_TOOLS, ToolContext(SCOPE))
+    }
+    await router.route("warm up", ALL_TOOLS, SCOPE)  # the examples are embedded once
+    decisions = []
+    for case in cases:
+        timings, cpu = [], []
+        for _ in range(repeats):
+            forget()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            route = await router.route(case.prompt, ALL_TOOLS, SCOPE)
+            timings.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+        valid = True
+        if route.tool != "none":
+            try:
+                agent_tools[route.tool].args_model.model_validate(route.arguments)
+            except ValidationError:
+                valid = False
+        answer = ""
+        if route.calculation is not None and route.calculation.whole_message:
+            # The agent answers with the calculator's line itself (agent_graph.decisions).
+            answer = await agent_tools["calculator"].run(
+                agent_tools["calculator"].args_model.model_validate(route.arguments),
+                ToolContext(SCOPE),
+            )
+        decisions.append(
+            Decision(
+                case,
+                route.tool,
+                valid,
+                statistics.median(timings),
+                statistics.median(cpu),
+                answer,
+            )
+        )
+    return decisions
+
+
+def decisions_table(decisions: dict[str, list[Decision]]) -> str:
+    header = [
+        "set / subset",
+        "prompts",
+        "tool choice",
+        "valid arguments",
+        "calculator answers",
+        "wrong numbers",
+        "p50 ms",
+        "p95 ms",
+        "CPU p95 ms",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for name, found in decisions.items():
+        subsets = [("all", found)]
+        subsets += [(lang, [d for d in found if d.case.language == lang]) for lang in ("en", "es")]
+        subsets += [
+            (f"needs {need}", [d for d in found if d.case.needs == need])
+            for need in ("calculator", "web_search", "search_documents", "none")
+        ]
+        for label, rows in subsets:
+            ms = sorted(1000 * d.seconds for d in rows)
+            cpu_ms = sorted(1000 * d.cpu_seconds for d in rows)
+            chosen = sum(d.tool == d.case.needs for d in rows)
+            calls = [d for d in rows if d.tool != "none"]
+            valid = sum(d.valid for d in calls)
+            at95 = min(len(ms) - 1, round(0.95 * (len(ms) - 1)))
+            calc = [d.outcome for d in rows if d.case.needs == "calculator"]
+            right, wrong = sum(o.answer_ok for o in calc), sum(o.wrong_number for o in calc)
+            answers = (
+                f"{_pct(right, len(calc))} ({right}/{len(calc)}) | {wrong}" if calc else "- | -"
+            )
+            lines.append(
+                f"| {name}: {label} | {len(rows)} | {_pct(chosen, len(rows))} | "
+                f"{_pct(valid, len(calls))} ({valid}/{len(calls)}) | {answers} | "
+                f"{statistics.median(ms):.1f} | {ms[at95]:.1f} | {cpu_ms[at95]:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+class _NoModel(BaseChatModel):
+    """Stands in where only the toolbox is wanted; never asked to generate."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "none"
+
+    def _generate(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+class _NoDocs:
+    async def search(self, scope: str, query: str, k: int = 5) -> list[Any]:
+        return []
+
+
+def prompt_sets(names: Sequence[str], limit: int) -> dict[str, tuple[Case, ...]]:
+    sets = {"tuning": CASES, "held-out": held_out_cases()}
+    return {name: sets[name][:limit] if limit else sets[name] for name in names}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: SmolLM2)")
     parser.add_argument("--redis-url", default="", help="use this Redis instead of an embedded one")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N prompts")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N prompts of a set")
+    parser.add_argument("--sets", nargs="+", default=["tuning", "held-out"])
     parser.add_argument("--ctx", type=int, default=4096, help="context tokens for the worker")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--parallel", type=int, default=4, help="prompts run at once")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--decisions-only", action="store_true", help="the router alone: choices and latency"
+    )
     parser.add_argument(
         "--chat-template", type=Path, default=None, help="Jinja template replacing the model's"
     )
@@ -344,12 +478,25 @@ async def main() -> None:
     from inference.client import InferenceClient
     from inference.embedded import EmbeddedWorker
     from inference.model_files import read_chat_template, resolve_model_path
+    from storage.documents import MiniLMEmbedder, RecentEmbeddings
     from storage.embedded_redis import EmbeddedRedis
     from storage.redis_conn import open_redis
 
-    cases = CASES[: args.limit] if args.limit else CASES
+    sets = prompt_sets(args.sets, args.limit)
+    embedder = RecentEmbeddings(MiniLMEmbedder())  # as the app shares it: router and store
+    documents = GuideDocuments(embedder)
+    if args.decisions_only:
+        router = ToolRouter(embedder, documents)
+        found = {
+            name: await router_decisions(router, cases, embedder.clear)
+            for name, cases in sets.items()
+        }
+        print("the tool router alone, median of 5 decisions per prompt\n")
+        print(decisions_table(found))
+        return
     model_path = resolve_model_path(args.model)
     read_chat_template(args.chat_template, setting="--chat-template")  # fails fast if bad
+    results: dict[str, dict[str, list[Outcome]]] = {name: {} for name in sets}
     with tempfile.TemporaryDirectory() as scratch:
         server = None
         redis_url = args.redis_url
@@ -369,25 +516,29 @@ async def main() -> None:
                 tool_format=args.tool_format,
             ):
                 model = PoolChatModel(client=InferenceClient(redis))
-                results = {}
-                for name in args.variants:
-                    style, routed, arithmetic = VARIANTS[name]
-                    results[name] = await evaluate_model(
-                        model,
-                        style,
-                        cases,
-                        args.max_tokens,
-                        progress=True,
-                        route_tools=routed,
-                        parallel=slots,
-                        detect_arithmetic=arithmetic,
-                    )
+                for set_name, cases in sets.items():
+                    for name in args.variants:
+                        style, routing, arithmetic, hinted = VARIANTS[name]
+                        results[set_name][name] = await evaluate_model(
+                            model,
+                            style,
+                            cases,
+                            args.max_tokens,
+                            progress=True,
+                            routing=routing,
+                            parallel=slots,
+                            detect_arithmetic=arithmetic,
+                            embedder=embedder,
+                            documents=documents,
+                            model_hint=hinted,
+                        )
             await redis.aclose()
         finally:
             if server is not None:
                 server.stop()
-    print(f"model: {model_path.name}, {len(cases)} prompts, greedy decoding\n")
-    print(table(results))
+    for set_name, by_variant in results.items():
+        print(f"\n{set_name} set, model: {model_path.name}, greedy decoding\n")
+        print(table(by_variant))
 
 
 if __name__ == "__main__":

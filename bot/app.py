@@ -34,7 +34,7 @@ from inference.embedded import EmbeddedWorker
 from inference.model_files import read_chat_template, resolve_model_path
 from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
-from storage.documents import MiniLMEmbedder, PgDocumentStore
+from storage.documents import MiniLMEmbedder, PgDocumentStore, RecentEmbeddings
 from storage.documents.embedder import LazyEmbedder
 from storage.postgres import open_pool
 from storage.quotas import RateLimiter
@@ -100,8 +100,9 @@ class App:
                 tool_format=settings.tool_format,
             )
             await self._stack.enter_async_context(worker)
-        embedder = LazyEmbedder(
-            MiniLMEmbedder, MiniLMEmbedder.model_name, MiniLMEmbedder.dimensions
+        # Shared by the store and the tool router, which embed the same message in turn.
+        embedder = RecentEmbeddings(
+            LazyEmbedder(MiniLMEmbedder, MiniLMEmbedder.model_name, MiniLMEmbedder.dimensions)
         )
         self.documents = PgDocumentStore(self.pg_pool, embedder)
         # The checkpointer stores binary blobs: it needs a client that does not decode.
@@ -125,7 +126,7 @@ class App:
                 checkpointer,
                 search_backend=search,
                 document_search=self.documents,
-                route_tools=settings.tool_routing,
+                embedder=embedder,
                 detect_arithmetic=settings.arithmetic_detection,
             ),
             settings=SettingsService(
@@ -146,5 +147,8 @@ class App:
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
             context_tokens=settings.context_size,
         )
+        # The router's examples are embedded while the rest starts, not on the first message.
+        warm_up = asyncio.create_task(self.chat.agent.router.prepare())
+        self._stack.callback(warm_up.cancel)
         self.commands = CommandHandler(self.chat, docs=docs, stats=BotStats(self.inference, locks))
         self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs)

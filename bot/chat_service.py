@@ -183,6 +183,7 @@ class ChatService:
             tools=chat.tools,
             # Documents belong to a server (Discord guild, Telegram chat): search only its own.
             document_scope=scope.server_key,
+            tool_routing=chat.tool_routing,
         )
 
     async def _run_turn(self, scope: Scope, message: str, lease: Lease, sink: ReplySink) -> None:

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent_graph.graph import TOOL_ROUTING_MODES, ToolRouting
 from bot.config import SamplingDefaults
 from bot.errors import PermissionDenied, SettingError
 from bot.scope import LEVEL_CHAIN, REQUIRED_ROLE, Role, Scope, SettingLevel
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 KNOWN_TOOLS: tuple[str, ...] = ("calculator", "web_search", "search_documents")
 
-SettingKind = Literal["float", "int", "str", "tools"]
+SettingKind = Literal["float", "int", "str", "tools", "choice"]
 
 _TOOLS_ALLOWED = f"'all', 'none' or a comma-separated list of: {', '.join(KNOWN_TOOLS)}"
 
@@ -41,6 +42,7 @@ class SettingSpec:
     maximum: float | None = None
     description: str = ""
     max_length: int | None = None  # for kind "str"; such values are never empty
+    choices: tuple[str, ...] = ()  # for kind "choice": the allowed words
 
     def parse(self, raw: str) -> Any:
         """The value `raw` (as a person typed it) stands for; SettingError if not allowed."""
@@ -67,6 +69,10 @@ class SettingSpec:
                 got = "an empty value" if not text else f"{len(text)} characters"
                 raise SettingError(f"{self.name} must be {self.allowed()} (got {got})")
             return text
+        if self.kind == "choice":
+            if text.lower() not in self.choices:
+                raise SettingError(f"{self.name} must be {self.allowed()} (got {raw!r})")
+            return text.lower()
         return _parse_tools(self.name, text)
 
     def check(self, value: Any) -> Any:
@@ -75,7 +81,7 @@ class SettingSpec:
             return self.parse(repr(float(value)))
         if self.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
             return self.parse(str(value))
-        if self.kind == "str" and isinstance(value, str):
+        if self.kind in ("str", "choice") and isinstance(value, str):
             return self.parse(value)
         if self.kind == "tools" and isinstance(value, list | tuple):
             return self.parse(",".join(str(item) for item in value) or "none")
@@ -89,6 +95,8 @@ class SettingSpec:
             return f"a whole number from {_whole(self.minimum)} to {_whole(self.maximum)}"
         if self.kind == "str":
             return f"text of 1 to {self.max_length} characters"
+        if self.kind == "choice":
+            return "one of: " + ", ".join(self.choices)
         return _TOOLS_ALLOWED
 
     def format_value(self, value: Any) -> str:
@@ -139,6 +147,12 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             "system_prompt", "str", description="instructions the model follows", max_length=4000
         ),
         SettingSpec("tools", "tools", description="tools the agent may use"),
+        SettingSpec(
+            "tool_routing",
+            "choice",
+            description="who picks tools: router (fast, any model), model (its own choice), off",
+            choices=TOOL_ROUTING_MODES,
+        ),
     )
 }
 
@@ -165,6 +179,7 @@ class ChatSettings:
     seed: int
     system_prompt: str
     tools: tuple[str, ...]
+    tool_routing: ToolRouting = "router"
 
     @classmethod
     def from_defaults(cls, defaults: SamplingDefaults) -> ChatSettings:
@@ -179,6 +194,7 @@ class ChatSettings:
             seed=defaults.seed,
             system_prompt=defaults.system_prompt,
             tools=KNOWN_TOOLS,
+            tool_routing=defaults.tool_routing,
         )
 
 

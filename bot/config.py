@@ -34,6 +34,8 @@ class SamplingDefaults(BaseSettings):
         "You are a helpful, friendly assistant in a community chat. Answer clearly and concisely.",
         max_length=4000,
     )
+    # Who chooses tools (the `tool_routing` setting): see agent_graph/graph.
+    tool_routing: Literal["router", "model", "off"] = "router"
 
 
 class Settings(BaseSettings):
@@ -58,10 +60,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
     log_level: LogLevel = "WARNING"
 
-    # Two-step tool use (greedy choice of tool, then a forced call): see agent_graph/routing.
-    tool_routing: bool = False
-    # A written-out calculation gets the calculator without asking the model: see
-    # agent_graph/arithmetic_intent.
+    # In the `model` tool-routing mode, a written-out calculation still gets the
+    # calculator without asking the model: see agent_graph/arithmetic_intent.
     arithmetic_detection: bool = True
 
     # Web search: a SearxNG instance's URL, or DuckDuckGo when unset; off for no web access.

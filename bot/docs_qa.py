@@ -3,7 +3,9 @@
 `ask` retrieves first and lets the model answer only from the numbered passages it is
 shown; when retrieval finds nothing above the relevance floor the model is not asked at
 all, so "the documents don't say" never depends on a small model admitting it. Answers
-end with the sources they cite, by document title and part.
+end with the sentences of the cited passages closest to the question (picked by the
+embeddings, `storage.documents.evidence`: the source's own words, whatever the model
+wrote) and the sources they cite, by document title and part.
 
 `summarize` is a LangChain chain (prompt | model | parser). A text longer than the
 model's context is summarised map-reduce: notes per part, then the summary of the
@@ -24,6 +26,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from storage.documents import DocumentStore, Passage
 from storage.documents.chunking import chunk_text
+from storage.documents.evidence import Quote, best_sentences, render_quotes
 
 NOT_FOUND = "The documents here don't contain the answer to that."
 # What the model is told to say when the passages do not answer; seeing it, `ask`
@@ -70,6 +73,7 @@ class Answer:
     text: str
     passages: list[Passage] = field(default_factory=list)
     found: bool = False
+    quotes: list[Quote] = field(default_factory=list)  # from the cited passages
 
     def cited(self) -> list[tuple[int, Passage]]:
         """The passages the answer cites as [n]; all of them when it cites none."""
@@ -84,7 +88,7 @@ class Answer:
         sources = "\n".join(
             f"[{n}] {passage.citation()} - {passage.source}" for n, passage in self.cited()
         )
-        return f"{self.text}\n\nSources:\n{sources}"
+        return f"{self.text}{render_quotes(self.quotes)}\n\nSources:\n{sources}"
 
 
 def number_passages(passages: Sequence[Passage]) -> str:
@@ -111,7 +115,10 @@ async def ask(
     text = text.strip()
     if not text or NOT_FOUND_MARK.lower() in text.lower():
         return Answer(NOT_FOUND, passages)
-    return Answer(text, passages, found=True)
+    answer = Answer(text, passages, found=True)
+    cited = [(number, passage.text) for number, passage in answer.cited()]
+    quotes = await best_sentences(store.embedder, question, cited)
+    return Answer(text, passages, found=True, quotes=quotes)
 
 
 @dataclass(frozen=True)

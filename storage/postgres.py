@@ -60,6 +60,15 @@ MIGRATIONS: tuple[str, ...] = (
         dimensions integer NOT NULL
     )
     """,
+    # Full-text search in each chunk's own language (storage.documents.language): the
+    # configuration is stored per chunk and the search vector is generated from it.
+    # Chunks stored before this are English, as they were indexed.
+    "ALTER TABLE document_chunks "
+    "ADD COLUMN text_search_config regconfig NOT NULL DEFAULT 'english'",
+    "ALTER TABLE document_chunks DROP COLUMN search_text",
+    "ALTER TABLE document_chunks ADD COLUMN search_text tsvector "
+    "GENERATED ALWAYS AS (to_tsvector(text_search_config, content)) STORED",
+    "CREATE INDEX document_chunks_search_text ON document_chunks USING gin (search_text)",
 )
 
 

@@ -201,6 +201,11 @@ def evaluate(expression: str) -> Number:
     except OverflowError:
         raise CalculationError("the result is too large for a floating-point number") from None
     except (ValueError, TypeError) as exc:
+        if "domain" in str(exc):
+            raise CalculationError(
+                "a value is outside the function's domain (such as the square root or "
+                "logarithm of a negative number)"
+            ) from None
         raise CalculationError(f"math error: {exc}") from None
 
 

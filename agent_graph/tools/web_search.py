@@ -8,7 +8,7 @@ so the tool, and the model, see one shape whichever is configured.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -49,6 +49,9 @@ class WebSearch(AgentTool[WebSearchArgs]):
         self._backend = backend
         self._max_results = max_results
         self.timeout_s = timeout_s
+
+    def status(self, args: dict[str, Any]) -> str:
+        return f"searching the web: {str(args.get('query', ''))[:120]}"
 
     async def run(self, args: WebSearchArgs, context: ToolContext) -> str:
         results = await self._backend.search(args.query.strip(), self._max_results)

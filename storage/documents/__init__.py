@@ -5,7 +5,7 @@
 (`MiniLMEmbedder` by default). `Ingestor` turns files, folders and URLs into documents.
 """
 
-from storage.documents.embedder import Embedder
+from storage.documents.embedder import Embedder, RecentEmbeddings
 from storage.documents.errors import (
     DocumentError,
     DocumentNotFound,
@@ -43,6 +43,7 @@ __all__ = [
     "MiniLMEmbedder",
     "Passage",
     "PgDocumentStore",
+    "RecentEmbeddings",
     "SourceDocument",
     "TooLarge",
     "UnsupportedContent",

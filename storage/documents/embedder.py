@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -76,3 +77,44 @@ class LazyEmbedder(Embedder):
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._embedder().count_tokens(texts)
+
+
+class RecentEmbeddings(Embedder):
+    """Remembers the vectors of the last `size` single texts embedded.
+
+    A chat message is embedded by the tool router, then by the document store when the
+    router probes the documents, then again when the search tool runs: one computation
+    instead of three. Batches (ingestion) pass straight through.
+    """
+
+    def __init__(self, inner: Embedder, size: int = 64) -> None:
+        self._inner = inner
+        self.model_name = inner.model_name
+        self.dimensions = inner.dimensions
+        self.batch_size = inner.batch_size
+        self._size = size
+        self._recent: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        if len(texts) != 1:
+            return self._inner.embed_sync(texts)
+        [text] = texts
+        with self._lock:
+            known = self._recent.get(text)
+            if known is not None:
+                self._recent.move_to_end(text)
+                return known.copy()
+        vectors = self._inner.embed_sync(texts)
+        with self._lock:
+            self._recent[text] = vectors.copy()
+            while len(self._recent) > self._size:
+                self._recent.popitem(last=False)
+        return vectors
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._inner.count_tokens(texts)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._recent.clear()

@@ -3,7 +3,10 @@
 Retrieval is hybrid: the nearest chunks by cosine distance (HNSW index) and the best
 full-text matches (GIN index) are fused by reciprocal rank, so an exact term such as an
 error code is found even where the embedding blurs it, and a paraphrase is found where
-no word matches. The scope is a bound parameter of every statement; there is no query
+no word matches. Full text is language-aware: each document's language, guessed at
+ingestion (`storage.documents.language`), chooses how its chunks are stemmed, and a
+question is matched in each of the store's languages, since which one it is in is not
+known. The scope is a bound parameter of every statement; there is no query
 without it. pgvector's iterative index scan keeps the HNSW scan going until enough rows
 of the scope are found, so a small community in a large index still gets k results.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,6 +35,7 @@ from storage.documents.errors import (
     EmptyDocument,
     IngestError,
 )
+from storage.documents.language import SIMPLE, text_search_config
 from storage.documents.models import AddResult, DocumentInfo, Passage, SourceDocument
 from storage.documents.store import DocumentStore
 
@@ -63,10 +68,7 @@ WITH semantic AS MATERIALIZED (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM semantic
 ), lexical AS (
     SELECT id, row_number() OVER (ORDER BY ts_rank_cd(search_text, query) DESC) AS rank
-    FROM document_chunks,
-         -- Any of the question's words, not all of them: plainto_tsquery ANDs them.
-         CAST(replace(plainto_tsquery('english', %(text)s)::text, ' & ', ' | ') AS tsquery)
-             AS query
+    FROM document_chunks, CAST(({query}) AS tsquery) AS query
     WHERE scope = %(scope)s AND search_text @@ query
     ORDER BY ts_rank_cd(search_text, query) DESC
     LIMIT %(candidates)s
@@ -85,10 +87,33 @@ WHERE c.scope = %(scope)s AND d.scope = %(scope)s
 ORDER BY f.rrf DESC, similarity DESC
 LIMIT %(k)s
 """
-_SEARCH_SQL = _SEARCH_TEMPLATE.format(order="distance", rrf_k=RRF_K)
-_EXACT_SEARCH_SQL = _SEARCH_TEMPLATE.format(
-    order="(embedding <=> %(vector)s::vector) + 0", rrf_k=RRF_K
-)
+# Languages documents are indexed in; with more than one, text in none of them is
+# indexed, and questions are also searched, with `simple` (no stemming).
+LANGUAGES: tuple[str, ...] = ("english", "spanish")
+_CONFIG_NAME = re.compile(r"^[a-z_]+$")
+
+
+def _text_query(languages: Sequence[str]) -> str:
+    """The question as a tsquery in every configuration: any of its words, not all of
+    them (plainto_tsquery ANDs them)."""
+    parts = []
+    for config in languages if len(languages) == 1 else (*languages, SIMPLE):
+        if not _CONFIG_NAME.match(config):  # names go into SQL text: only plain words
+            raise ValueError(f"{config!r} is not a text search configuration name")
+        parts.append(
+            f"CAST(replace(plainto_tsquery('{config}', %(text)s)::text, ' & ', ' | ') AS tsquery)"
+        )
+    return " || ".join(parts)
+
+
+def search_sql(languages: Sequence[str] = LANGUAGES, *, exact: bool = False) -> str:
+    """The hybrid search statement; `exact` ranks the scope's rows without the index."""
+    order = "(embedding <=> %(vector)s::vector) + 0" if exact else "distance"
+    return _SEARCH_TEMPLATE.format(order=order, rrf_k=RRF_K, query=_text_query(languages))
+
+
+_SEARCH_SQL = search_sql()
+_EXACT_SEARCH_SQL = search_sql(exact=True)
 
 
 def vector_literal(vector: Sequence[float] | np.ndarray[Any, Any]) -> str:
@@ -110,7 +135,11 @@ class PgDocumentStore(DocumentStore):
         candidates: int = 40,
         ef_search: int = 100,
         exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS,
+        languages: Sequence[str] = LANGUAGES,
     ) -> None:
+        """`languages`: the text-search configurations a document's detected language
+        picks from (`simple` for text in none of them); `("english",)` indexes and
+        searches everything as English."""
         self._pool = pool
         self.embedder = embedder
         self.chunk_size = chunk_size
@@ -119,6 +148,9 @@ class PgDocumentStore(DocumentStore):
         self.candidates = candidates
         self.ef_search = ef_search
         self.exact_search_max_chunks = exact_search_max_chunks
+        self.languages = tuple(languages)
+        self._search_sql = search_sql(self.languages)
+        self._exact_search_sql = search_sql(self.languages, exact=True)
         self._checked = False
 
     async def initialize(self) -> None:
@@ -251,9 +283,10 @@ class PgDocumentStore(DocumentStore):
             if row is None:
                 return None
             info = DocumentInfo(**row)
+            config = self._language_of(document.text)
             async with cursor.copy(
                 "COPY document_chunks (document_id, scope, position, content, token_count, "
-                "embedding, metadata) FROM STDIN"
+                "embedding, metadata, text_search_config) FROM STDIN"
             ) as copy:
                 for position, (chunk, vector, count) in enumerate(
                     zip(chunks, vectors, tokens, strict=True)
@@ -271,9 +304,15 @@ class PgDocumentStore(DocumentStore):
                             count,
                             vector_literal(vector),
                             Jsonb(metadata),
+                            config,
                         )
                     )
         return info
+
+    def _language_of(self, text: str) -> str:
+        if len(self.languages) == 1:
+            return self.languages[0]
+        return text_search_config(text, self.languages)
 
     async def _by_hash(self, scope: str, digest: str) -> DocumentInfo | None:
         async with self._pool.connection() as conn:
@@ -367,7 +406,7 @@ class PgDocumentStore(DocumentStore):
                     )
                 ).fetchone()
                 exact = row is not None and int(row[2]) <= self.exact_search_max_chunks
-                sql = _EXACT_SEARCH_SQL if exact else _SEARCH_SQL
+                sql = self._exact_search_sql if exact else self._search_sql
                 rows = await (await conn.execute(sql, params)).fetchall()
         except psycopg.errors.UndefinedObject as exc:
             raise DocumentError(

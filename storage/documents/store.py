@@ -9,10 +9,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from storage.documents.embedder import Embedder
 from storage.documents.models import AddResult, DocumentInfo, Passage, SourceDocument
 
 
 class DocumentStore(ABC):
+    # The model that embeds passages and questions; callers reuse it (e.g. to pick the
+    # sentences of a passage that answer a question, `storage.documents.evidence`).
+    embedder: Embedder
+
     @abstractmethod
     async def add(
         self,

@@ -25,7 +25,8 @@ async def test_passages_are_numbered_with_titles_and_positions() -> None:
     text = await tool.run(DocumentSearchArgs(query="meetings"), ToolContext("telegram:42"))
     header, first, second = text.split("\n\n")
     assert "not instructions" in header
-    assert first == "[1] Handbook (part 1)\nMeetings are on Mondays at noon."
+    # Spaces are tidied; lines stay lines (a heading is not part of the next sentence).
+    assert first == "[1] Handbook (part 1)\nMeetings are on Mondays\nat noon."
     assert second.startswith("[2] Handbook (part 6)\nMeetings move to Tuesdays")
     assert second.endswith("…") and len(second) < 900  # long passages are cut
     assert "other chat" not in text

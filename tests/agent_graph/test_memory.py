@@ -17,7 +17,7 @@ from agent_graph.history import NOT_RUN, fit_history, overflow, repair_tool_pair
 from tests.agent_graph.test_agent_tools import assert_pairs_intact
 from tests.fakes import ScriptedChatModel, tool_call
 
-TURN = TurnSettings("Be brief.", {}, tools=("calculator",))
+TURN = TurnSettings("Be brief.", {}, tools=("calculator",), tool_routing="model")
 
 
 def tool_turn(index: int, result_words: int = 20) -> list[BaseMessage]:

@@ -205,9 +205,9 @@ async def test_help_and_unknown_commands(service) -> None:
 
 
 async def test_model_failures_are_reported_and_service_goes_on(service, model) -> None:
-    # Each failure twice: a turn with tools on offer retries once without them.
+    # One model call per plain answer: the tool router offers the model no tools.
     crash, down = RuntimeError("segfault-ish"), PoolUnavailable("no inference worker is running")
-    model.enqueue(crash, crash, down, down)
+    model.enqueue(crash, down)
     failed = await ask(service, ALICE, "hi")
     assert failed.failure == "Something went wrong while answering; please try again."
     unavailable = await ask(service, ALICE, "hi")

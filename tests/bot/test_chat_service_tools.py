@@ -21,7 +21,7 @@ from bot.scope import Scope
 from storage.conversation_lock import ConversationLocks
 from storage.quotas import RateLimiter
 from storage.settings_store import RedisSettingsStore
-from tests.fakes import FakePassage, InMemoryDocuments, RecordingSink, ScriptedChatModel, tool_call
+from tests.fakes import FakePassage, InMemoryDocuments, RecordingSink, ScriptedChatModel
 
 ALICE = Scope(platform="discord", server_id="g1", channel_id="c1", user_id="alice")
 
@@ -50,15 +50,18 @@ async def parts(
 
 async def test_tool_steps_reach_the_sink_in_order(parts) -> None:
     service, model, _ = parts
-    model.enqueue(tool_call("calculator", expression="37 * 91"), "3367")
+    model.enqueue("Kindly[1].")
     sink = RecordingSink()
-    await service.chat(ALICE, "multiply thirty-seven by ninety-one", sink)
+    await service.chat(ALICE, "What do our rules say about being kind", sink)
     assert sink.failure is None
     kinds = [kind for kind, _ in sink.events]
     assert kinds == ["start", "tool", "tool", "append", "finish"]
-    assert sink.events[1] == ("tool", "calculator: 37 * 91 …")
-    assert sink.events[2][1].startswith("calculator: 37 * 91 = 3367 (")
-    assert sink.text == "3367"
+    assert sink.events[1] == (
+        "tool",
+        "search_documents: reading the documents: What do our rules say about being kind …",
+    )
+    assert sink.events[2][1].startswith("search_documents: Passages from this community's")
+    assert sink.text == "Kindly[1]."
 
 
 async def test_a_written_out_sum_is_answered_by_the_calculator(parts) -> None:
@@ -74,11 +77,11 @@ async def test_a_written_out_sum_is_answered_by_the_calculator(parts) -> None:
 
 async def test_documents_of_the_server_are_searched(parts) -> None:
     service, model, documents = parts
-    model.enqueue(tool_call("search_documents", query="be kind"), "Be kind [1].")
+    model.enqueue("Be kind [1].")
     sink = RecordingSink()
-    await service.chat(ALICE, "rules?", sink)
-    assert documents.searches == [("discord:g1", "be kind", 4)]
-    assert "[1] Rules (part 3)" in model.calls[1]["messages"][-1].text
+    await service.chat(ALICE, "rules of this server on being kind", sink)
+    assert documents.searches == [("discord:g1", "rules of this server on being kind", 4)]
+    assert "[1] Rules (part 3)" in model.calls[0]["messages"][-1].text
 
 
 async def test_tools_setting_none_offers_no_tools(parts) -> None:
@@ -86,8 +89,22 @@ async def test_tools_setting_none_offers_no_tools(parts) -> None:
     set_none = RecordingSink()
     await CommandHandler(service).handle(ALICE, "/settings set tools none", set_none)
     assert set_none.failure is None
-    await service.chat(ALICE, "hi", RecordingSink())
+    model.enqueue("About 6.")
+    without = RecordingSink()
+    await service.chat(ALICE, "what is 2 * 3?", without)
+    assert without.text == "About 6." and "tool" not in [kind for kind, _ in without.events]
     assert "tools" not in model.calls[-1]["kwargs"]
     await CommandHandler(service).handle(ALICE, "/settings set tools calculator", RecordingSink())
-    await service.chat(ALICE, "hi", RecordingSink())
-    assert model.offered_tools() == ["calculator"]
+    calls = len(model.calls)
+    with_calculator = RecordingSink()
+    await service.chat(ALICE, "what is 2 * 3?", with_calculator)
+    assert with_calculator.text == "2 * 3 = 6" and len(model.calls) == calls
+
+
+async def test_tool_routing_setting_reaches_the_agent(parts) -> None:
+    service, model, _ = parts
+    await CommandHandler(service).handle(ALICE, "/settings set tool_routing off", RecordingSink())
+    model.enqueue("About 6.")
+    sink = RecordingSink()
+    await service.chat(ALICE, "what is 2 * 3?", sink)
+    assert sink.text == "About 6." and "tools" not in model.calls[-1]["kwargs"]

@@ -243,3 +243,18 @@ async def test_bad_stored_values_fall_through_to_wider_levels(
     await redis_client.hset("settings:global", "retired_setting", "1")
     resolved = await service.resolve(USER)
     assert resolved.top_k == 20
+
+
+async def test_tool_routing_is_a_choice_resolved_per_scope(service: SettingsService) -> None:
+    assert DEFAULTS.tool_routing == "router"
+    configured = SamplingDefaults.model_validate({"tool_routing": "model"})
+    assert ChatSettings.from_defaults(configured).tool_routing == "model"
+    await service.set(ADMIN, "tool_routing", " Model ", SettingLevel.SERVER)
+    await service.set(USER, "tool-routing", "off", SettingLevel.CONVERSATION)
+    assert (await service.resolve(USER)).tool_routing == "off"
+    other = dataclasses.replace(USER, channel_id="chan2")
+    assert (await service.resolve(other)).tool_routing == "model"
+    with pytest.raises(SettingError, match="one of: router, model, off"):
+        await service.set(USER, "tool_routing", "smart", SettingLevel.CONVERSATION)
+    shown = {setting.name: setting for setting in await service.show(USER)}
+    assert (shown["tool_routing"].text, shown["tool_routing"].source) == ("off", "conversation")

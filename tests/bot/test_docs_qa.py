@@ -52,6 +52,18 @@ async def test_the_answer_comes_from_numbered_passages_and_cites_them(
     assert "Bike rules" not in rendered  # only what the answer cites
 
 
+async def test_the_source_sentence_is_shown_under_even_a_garbled_answer(
+    store: PgDocumentStore, scope: str
+) -> None:
+    model = ScriptedChatModel()
+    model.enqueue("Club bikes three are sunday [2] [1]")  # what a tiny model may write
+    answer = await ask(store, model, scope, "How long can members keep a cargo bike?")
+    assert answer.quotes[0].sentence == BIKES
+    rendered = answer.render()
+    assert f"From the documents:\n> {BIKES} [" in rendered
+    assert rendered.index("From the documents:") < rendered.index("Sources:")
+
+
 async def test_nothing_relevant_means_no_model_call(store: PgDocumentStore, scope: str) -> None:
     model = ScriptedChatModel()
     answer = await ask(store, model, scope, "Who painted the Mona Lisa?")

@@ -1,0 +1,136 @@
+"""Tool calls the agent makes itself, and the answers it gives from their results.
+
+When the router (or, in `model` mode, the arithmetic detector) has chosen a tool, the
+agent writes the call as an `AIMessage` marked in its metadata, so the history reads
+like any tool-using turn. After the result, some cases do not need the model: the
+calculator's line when it is the whole answer, a document search that found nothing,
+and any failure of a tool the agent chose, which is reported as what it is ("I couldn't
+search the web: ...") rather than left to a small model that would invent what the tool
+would have found.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages.tool import tool_call as make_tool_call
+
+from agent_graph.arithmetic_intent import find_calculation
+from agent_graph.fixed_answers import AnswerKey, say
+from agent_graph.tool_router import Route, routed_text
+from agent_graph.tools import AgentTool
+from agent_graph.tools.documents import parse_passages
+from storage.documents.embedder import Embedder
+from storage.documents.evidence import best_sentences, render_quotes
+
+logger = logging.getLogger(__name__)
+
+# Marks a tool call the agent made itself (not the model) in the call's metadata.
+DECIDED_BY = "decided_by"
+ARITHMETIC_INTENT = "arithmetic_intent"
+ROUTER = "router"
+# Set on such a call when the tool's result line is the whole answer.
+RESULT_IS_ANSWER = "result_is_answer"
+
+_FAILED: dict[str, AnswerKey] = {
+    "calculator": "calculator_failed",
+    "web_search": "web_failed",
+    "search_documents": "documents_failed",
+}
+
+
+def this_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """The messages since the person's last message."""
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            return messages[index + 1 :]
+    return messages
+
+
+def _call(name: str, args: dict[str, Any], decided_by: str, result_is_answer: bool) -> AIMessage:
+    call = make_tool_call(name=name, args=args, id=f"call_{uuid.uuid4().hex}")
+    metadata = {DECIDED_BY: decided_by, RESULT_IS_ANSWER: result_is_answer}
+    return AIMessage("", tool_calls=[call], response_metadata=metadata)
+
+
+def arithmetic_call(message: BaseMessage, offered: list[AgentTool[Any]]) -> AIMessage | None:
+    """A calculator call for the calculation written out in `message`, when the
+    calculator is on offer (`agent_graph.arithmetic_intent`)."""
+    if not any(tool.name == "calculator" for tool in offered):
+        return None
+    calculation = find_calculation(message.text)
+    if calculation is None:
+        return None
+    arguments = {"expression": calculation.expression}
+    return _call("calculator", arguments, ARITHMETIC_INTENT, calculation.whole_message)
+
+
+def routed_call(route: Route, message: str, offered: list[AgentTool[Any]]) -> AIMessage | None:
+    """The call the router chose for `message`; an answer saying so when web search is
+    not on offer; None when no tool is needed."""
+    if route.tool == "none":
+        return None
+    if not any(tool.name == route.tool for tool in offered):
+        return AIMessage(say("web_off", message)) if route.tool == "web_search" else None
+    whole = route.calculation is not None and route.calculation.whole_message
+    return _call(route.tool, dict(route.arguments), ROUTER, whole)
+
+
+def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
+    """This turn's tool call made by the agent rather than the model, if any."""
+    return next(
+        (
+            message
+            for message in this_turn(messages)
+            if isinstance(message, AIMessage) and message.response_metadata.get(DECIDED_BY)
+        ),
+        None,
+    )
+
+
+def answer_without_model(messages: Sequence[BaseMessage]) -> AIMessage | None:
+    """The answer, when the agent's own call has just returned and its result decides it:
+    the calculator's line when that is the whole answer, or the tool's failure."""
+    decision = agent_decision(messages)
+    last = messages[-1] if messages else None
+    if decision is None or not isinstance(last, ToolMessage):
+        return None
+    question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    if last.status == "error":
+        call = decision.tool_calls[0]
+        # The gist for people: a backend's own details ("(DNSError: ...)") stay in the log.
+        reason = last.text.removeprefix("Error: ").split(" (", 1)[0].rstrip(".")
+        expression = str(call["args"].get("expression", "that"))
+        key = _FAILED.get(call["name"], "tool_failed")
+        text = say(key, question, name=call["name"], reason=reason, expression=expression)
+        return AIMessage(text)
+    if decision.response_metadata.get(RESULT_IS_ANSWER):
+        return AIMessage(last.text)
+    if last.name == "search_documents" and not parse_passages(last.text):
+        # Nothing to answer from, so nothing for the model to make up.
+        return AIMessage(say("no_passages", question))
+    return None
+
+
+async def document_evidence(embedder: Embedder | None, messages: Sequence[BaseMessage]) -> str:
+    """Under an answer from the documents: the sentences of the passages just read that
+    answer the person's question, in their own words; "" when there are none (or no
+    embedder to pick them with)."""
+    result = messages[-1] if messages else None
+    question = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+    if embedder is None or question is None or not isinstance(result, ToolMessage):
+        return ""
+    if result.name != "search_documents" or result.status == "error":
+        return ""
+    passages = parse_passages(result.text)
+    try:
+        # The text the router embedded: the question's vector is remembered.
+        quotes = await best_sentences(embedder, routed_text(question.text), passages)
+    except Exception:  # the answer stands without its quotes
+        logger.warning("could not pick sentences from the passages", exc_info=True)
+        return ""
+    return render_quotes(quotes)
