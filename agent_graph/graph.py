@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -39,6 +39,7 @@ from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_stream_writer
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
@@ -58,6 +59,7 @@ from agent_graph.prompts import (
     router_hint,
     system_prompt_with_tools,
 )
+from agent_graph.result_answer import CallGuard, web_digest, web_sources
 from agent_graph.tool_calls import run_tool_calls
 from agent_graph.tool_router import ToolRouter
 from agent_graph.tools import AgentTool, Toolbox, ToolContext
@@ -120,8 +122,16 @@ def _with_call_ids(message: AIMessage) -> AIMessage:
 
 
 async def _generate(
-    runnable: Runnable[Any, Any], prompt: list[BaseMessage], config: RunnableConfig, **kw: Any
+    runnable: Runnable[Any, Any],
+    prompt: list[BaseMessage],
+    config: RunnableConfig,
+    on_text: Callable[[str], None] | None = None,
+    **kw: Any,
 ) -> AIMessage:
+    """The model's reply. Its tokens stream to the person as they come, or, with
+    `on_text`, go to that callback instead (which decides what the person sees)."""
+    if on_text is not None:
+        config = {**config, "tags": [*(config.get("tags") or []), TAG_NOSTREAM]}
     # Merging the stream here keeps tool calls however the model implements ainvoke.
     merged: AIMessageChunk | None = None
     configurable = config.get("configurable", {})
@@ -136,6 +146,8 @@ async def _generate(
     async for chunk in runnable.astream(prompt, config, **kw):
         if isinstance(chunk, AIMessageChunk):
             merged = chunk if merged is None else merged + chunk
+            if on_text is not None and chunk.text:
+                on_text(chunk.text)
     if merged is None:
         return AIMessage("")
     message = message_chunk_to_message(merged)
@@ -220,19 +232,7 @@ def build_graph(
             # on offer (tool guidance without a tool makes small models write calls as text).
             tool_name = decision.tool_calls[0]["name"]
             prompt = [SystemMessage(answer_from_result(system_prompt, tool_name)), *history]
-            evidence = await document_evidence(tool_router.embedder, stored)
-            try:
-                response = _without_calls(await _generate(model, prompt, config, **sampling))
-            except Exception:
-                if not evidence:
-                    raise
-                # The passages' own sentences answer even when the model cannot.
-                logger.warning("the model failed; answering with the passages", exc_info=True)
-                evidence = evidence.lstrip("\n")
-                response = AIMessage("")
-            if evidence:
-                get_stream_writer()(TextDelta(evidence))
-                response = AIMessage(response.text + evidence)
+            response = await answer_from_tool(prompt, stored, tool_name, config, sampling)
         elif mode == "model" and offered:
             system = system_prompt_with_tools(system_prompt, offered, prompt_style)
             if model_hint and stored and isinstance(stored[-1], HumanMessage):
@@ -243,6 +243,40 @@ def build_graph(
             prompt = [SystemMessage(system_prompt), *history]
             response = _without_calls(await _generate(model, prompt, config, **sampling))
         return {"messages": [*removals, response]}
+
+    async def answer_from_tool(
+        prompt: list[BaseMessage],
+        stored: list[BaseMessage],
+        tool_name: str,
+        config: RunnableConfig,
+        sampling: dict[str, Any],
+    ) -> AIMessage:
+        """The model's answer from the agent's tool result, guarded against calls written
+        as text, with what the tool found under it (see `agent_graph.result_answer`)."""
+        write = get_stream_writer()
+        evidence = await document_evidence(tool_router.embedder, stored)
+        result = stored[-1]
+        found = result.text if tool_name == "web_search" else ""
+        sources = web_sources(found)
+        guard = CallGuard(lambda text: write(TextDelta(text)))
+        try:
+            await _generate(model, prompt, config, on_text=guard.feed, **sampling)
+        except Exception:
+            if not evidence and not sources:
+                raise
+            # What the tool found answers even when the model cannot.
+            logger.warning("the model failed; answering with what the tool found", exc_info=True)
+        answer = guard.finish()
+        if not answer.strip():
+            # No answer of the model's own: the tool's findings, in their own words.
+            evidence = evidence.lstrip("\n")
+            if found:
+                answer, sources = web_digest(found), ""
+                write(TextDelta(answer))
+        tail = evidence + sources
+        if tail:
+            write(TextDelta(tail))
+        return AIMessage(answer + tail)
 
     async def _with_tools_or_plain(
         prompt: list[BaseMessage],

@@ -71,6 +71,19 @@ def format_results(results: list[SearchResult]) -> str:
     return "\n\n".join(lines)
 
 
+def parse_results(text: str) -> list[SearchResult]:
+    """The results `format_results` wrote (a tool message's text); [] for anything else."""
+    results = []
+    for block in text.split("\n\n"):
+        head, _, rest = block.partition("\n")
+        number, _, title = head.partition("] ")
+        if not number.startswith("[") or not number[1:].isdigit():
+            continue
+        url, _, snippet = rest.partition("\n")
+        results.append(SearchResult(title=title, url=url.strip(), snippet=snippet.strip()))
+    return results
+
+
 def require_text(value: object, field: str, backend: str) -> str:
     """A result field as text; SearchError when a backend sent something else."""
     if value is None:

@@ -74,7 +74,11 @@ async def test_the_router_searches_the_web_and_the_model_answers_from_it(
         "Who is the current president of Chile?",
         turn(),
     )
-    assert answer == "The president of Chile is X [1]."
+    # The model's answer, then what the search found, in its own words.
+    assert (
+        answer
+        == "The president of Chile is X [1].\n\nSources:\n[1] Chile <https://news.example/cl>"
+    )
     assert search.queries == ["Who is the current president of Chile?"]
     start = events[0]
     assert start.name == "web_search" and start.detail.startswith("searching the web: Who is")
@@ -83,6 +87,22 @@ async def test_the_router_searches_the_web_and_the_model_answers_from_it(
     result = answering["messages"][-1]
     assert isinstance(result, ToolMessage) and "https://news.example/cl" in result.text
     assert "Web search results" in answering["messages"][0].text
+
+
+async def test_a_tool_call_written_as_text_never_reaches_the_person(
+    saver: Any, embedder: MiniLMEmbedder, documents: EmbeddedDocuments
+) -> None:
+    model, search = ScriptedChatModel(), Search()
+    model.enqueue('{"name": "web_search", "arguments": {"query": "president of Chile"}}')
+    answer, _ = await run(
+        agent(model, saver, embedder, documents, search),
+        "Who is the current president of Chile?",
+        turn(),
+    )
+    assert "{" not in answer and '"name"' not in answer
+    assert answer == (
+        "The web search found:\n[1] Chile <https://news.example/cl>\n   The president is X."
+    )
 
 
 async def test_without_web_search_the_answer_says_so(
