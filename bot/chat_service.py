@@ -197,10 +197,15 @@ class ChatService:
             turn = self._turn_settings(await self.settings.resolve(scope), scope)
             shown: list[str] = []  # the text the person has seen so far
             generation = asyncio.create_task(self._pump(key, message, turn, sink, shown))
-            watcher = asyncio.create_task(self._watch(key, lease, stop.event))
+            # The watcher also ends by itself once `finished` is set: redis-py can swallow
+            # a cancellation that lands while a command is awaited, and a watcher that
+            # missed its cancel would keep the turn (and its lease) alive for ever.
+            finished = asyncio.Event()
+            watcher = asyncio.create_task(self._watch(key, lease, stop.event, finished))
             try:
                 await asyncio.wait({generation, watcher}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                finished.set()
                 for task in (generation, watcher):
                     if not task.done():
                         task.cancel()
@@ -231,10 +236,13 @@ class ChatService:
             elif isinstance(event, ToolEvent):
                 await sink.tool_status(event.name, event.detail)
 
-    async def _watch(self, key: str, lease: Lease, cancelled: asyncio.Event) -> None:
-        """Return when this turn should stop: a local or a cross-process /cancel."""
+    async def _watch(
+        self, key: str, lease: Lease, cancelled: asyncio.Event, finished: asyncio.Event
+    ) -> None:
+        """Return when this turn should stop: a local or a cross-process /cancel, or once
+        the turn is `finished`."""
         ticks = 0
-        while True:
+        while not finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancelled.wait(), timeout=_WATCH_INTERVAL_S)
                 return

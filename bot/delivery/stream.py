@@ -23,7 +23,6 @@ is exactly the answer, whatever happened to the updates before it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Generic
 
@@ -55,6 +54,7 @@ def status_line(name: str, detail: str) -> str:
         "web_search": "searching the web",
         "search_documents": "reading the documents",
         "calculator": "calculating",
+        "add_document": "adding the document",
     }
     verb = verbs.get(name, f"using {name}")
     detail = " ".join(detail.split())
@@ -159,9 +159,9 @@ class StreamingReply(ReplySink, Generic[Handle]):
         await self.delivered.wait()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(outcome, Exception):  # a bug here must not cost the chat service
+                log.error("delivering a reply failed", exc_info=outcome)
 
     async def _keep_typing(self) -> None:
         while self._ending is None and not self._gone:
@@ -196,7 +196,11 @@ class StreamingReply(ReplySink, Generic[Handle]):
                     break
                 self._changed.clear()
                 calls_before = self._calls
-                delay = await self._update(final=False)
+                try:
+                    delay = await self._update(final=False)
+                except DeliveryError as exc:  # an update of the draft; the final one follows
+                    log.info("a reply update failed: %s", exc)
+                    delay = self._limits.edit_interval_s
                 if delay > 0:
                     self._changed.set()  # something is still waiting to be shown
                 elif self._calls > calls_before:

@@ -1,0 +1,314 @@
+"""The Discord adapter: gateway events and slash commands in, streamed replies out.
+
+It only translates. A message addressed to the bot (`routing.is_addressed`) becomes a
+`Scope` plus text for the chat service or the command handler; a slash command's
+options become command text (`slash`); each reply is a `StreamingReply` over a Discord
+transport (`transport`), paced by one `Pacer` shared by every reply of this adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import discord
+from discord.webhook.async_ import async_context
+
+from bot.commands import is_command, parse_command
+from bot.delivery import Clock, Pacer, StreamingReply, Transport
+from bot.errors import InvalidRequest
+from bot.failures import describe_failure
+from bot.platforms.base import BotCore, PlatformAdapter
+from bot.platforms.discord.client import (
+    DiscordClient,
+    channel_in_path,
+    use_api_base,
+    webhook_token_in_path,
+)
+from bot.platforms.discord.config import DiscordSettings
+from bot.platforms.discord.routing import (
+    channel_allowed,
+    destination_key,
+    is_addressed,
+    role_of,
+    scope_for,
+    strip_mentions,
+)
+from bot.platforms.discord.slash import build_tree
+from bot.platforms.discord.transport import DISCORD_LIMITS, ChannelReply, InteractionReply
+from bot.reply_sink import ReplySink, send_text
+from bot.scope import Scope
+
+log = logging.getLogger(__name__)
+
+NO_CONTENT_NOTE = (
+    "The Message Content intent is off (BOT_DISCORD_MESSAGE_CONTENT=false): the bot answers "
+    "mentions, DMs, replies to its messages and slash commands; it cannot read other messages."
+)
+Work = Callable[[Scope, ReplySink], Awaitable[None]]
+
+
+def _is_docs_add(text: str) -> bool:
+    command = parse_command(text) if is_command(text) else None
+    return command is not None and command.name == "/docs" and command.args == ["add"]
+
+
+class DiscordAdapter(PlatformAdapter):
+    name = "discord"
+
+    def __init__(
+        self, core: BotCore, settings: DiscordSettings, clock: Clock | None = None
+    ) -> None:
+        self._core = core
+        self._settings = settings
+        self._pacer = Pacer(DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._accepting = False
+        # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.
+        self._webhook_destinations: dict[str, str] = {}
+        self.client: DiscordClient | None = None
+        self.ready = asyncio.Event()  # set once connected (READY and the servers received)
+        self.rate_limits_seen = 0
+
+    @property
+    def in_flight(self) -> frozenset[asyncio.Task[Any]]:
+        """The messages and commands being answered now."""
+        return frozenset(self._tasks)
+
+    def intents(self) -> discord.Intents:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True
+        intents.dm_messages = True
+        intents.message_content = self._settings.message_content
+        return intents
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run(self, stopping: asyncio.Event) -> None:
+        token = self._settings.token
+        if token is None:
+            raise ValueError(
+                "BOT_DISCORD_TOKEN is not set: create a bot in the Discord developer portal "
+                "(Applications > your app > Bot > Reset Token)"
+            )
+        if not self._settings.message_content:
+            log.warning(NO_CONTENT_NOTE)
+        client = DiscordClient(
+            api_base=self._settings.api_url,
+            intents=self.intents(),
+            on_message_cb=self._on_message,
+            rate_limited=self._rate_limited,
+        )
+        self.client = client
+        tree = build_tree(client, self)
+        webhooks = use_api_base(client.http)
+        try:
+            async with client:
+                await client.login(token.get_secret_value())
+                await client.http.fetch_gateway()
+                await self._sync_commands(tree)
+                await self._serve(client, stopping)
+        except discord.LoginFailure as exc:
+            raise ValueError(
+                "Discord refused BOT_DISCORD_TOKEN: copy the bot's current token from the "
+                "developer portal (Applications > your app > Bot)"
+            ) from exc
+        except discord.PrivilegedIntentsRequired as exc:
+            raise ValueError(
+                "Discord refused the Message Content intent: enable it in the developer portal "
+                "(Applications > your app > Bot > Privileged Gateway Intents), or set "
+                "BOT_DISCORD_MESSAGE_CONTENT=false to answer mentions, DMs and slash commands only"
+            ) from exc
+        finally:
+            async_context.reset(webhooks)
+
+    async def _serve(self, client: DiscordClient, stopping: asyncio.Event) -> None:
+        self._accepting = True
+        connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        stop = asyncio.create_task(stopping.wait())
+        ready = asyncio.create_task(self._mark_ready(client))
+        try:
+            await asyncio.wait([connection, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._accepting = False
+            stop.cancel()
+            ready.cancel()
+            await self._drain()
+            await client.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection  # re-raises a failure that ended the connection
+        if not stopping.is_set():
+            raise RuntimeError("the Discord gateway connection ended")
+
+    async def _mark_ready(self, client: DiscordClient) -> None:
+        await client.wait_until_ready()
+        self.ready.set()
+        log.info("connected to Discord as %s", client.user)
+
+    async def _sync_commands(self, tree: discord.app_commands.CommandTree[Any]) -> None:
+        guild_id = self._settings.guild_id
+        try:
+            if guild_id is not None:
+                guild = discord.Object(id=guild_id)
+                tree.copy_global_to(guild=guild)
+                synced = await tree.sync(guild=guild)
+            else:
+                synced = await tree.sync()
+        except discord.HTTPException as exc:
+            log.warning(
+                "could not register the slash commands (%s); invite the bot with the "
+                "'applications.commands' scope",
+                exc,
+            )
+            return
+        log.info("registered %d slash commands", len(synced))
+
+    async def _drain(self) -> None:
+        """Give replies in flight a bounded time to deliver their final text."""
+        pending = {task for task in self._tasks if task is not asyncio.current_task()}
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
+            for task in late:
+                task.cancel()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
+        """discord.py answers a 429 by waiting and retrying; pause the destination too, so
+        the other replies there wait instead of running into the same limit."""
+        channel = channel_in_path(path)
+        key = (
+            destination_key(int(channel))
+            if channel
+            else self._webhook_destinations.get(webhook_token_in_path(path) or "")
+        )
+        self.rate_limits_seen += 1
+        if key is not None and retried:
+            # discord.py sends the refused call again once `retry_after_s` is over, outside
+            # the window's count (which noted the call when it was first made). Pausing a
+            # whole window longer keeps every window around that retry within the budget.
+            self._pacer.window(key).pause(retry_after_s + DISCORD_LIMITS.channel_window_s)
+
+    def _reply(self, transport: Transport[discord.Message], channel_id: int) -> StreamingReply[Any]:
+        window = self._pacer.window(destination_key(channel_id))
+        return StreamingReply(transport, window, self._pacer.clock)
+
+    # -- messages ------------------------------------------------------------------------
+    async def _on_message(self, message: discord.Message) -> None:
+        client = self.client
+        me = client.user if client is not None else None
+        if not self._accepting or me is None:
+            return
+        if not is_addressed(message, me) or not channel_allowed(message.channel, self._settings):
+            return
+        # Its own task: the gateway keeps reading while the reply streams.
+        self._spawn(self._answer(message, me))
+
+    async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
+        text = strip_mentions(message.content, me)
+        scope = scope_for(
+            message.author,
+            message.channel,
+            message.channel.id,
+            message.guild.id if message.guild else None,
+            role_of(message.author, self._settings),
+        )
+        sink = self._reply(ChannelReply(message.channel, reply_to=message), message.channel.id)
+        try:
+            if message.attachments and _is_docs_add(text):
+                # "@bot /docs add" with a file attached: the same as the slash command's file.
+                await self._add_upload(scope, message.attachments[0], sink)
+            elif is_command(text):
+                await self._core.commands.handle(scope, text, sink)
+            else:
+                await self._core.chat.chat(scope, text, sink)
+        except Exception:  # the core reports failures itself; never lose the gateway task
+            log.exception("answering a message in %s failed", scope.conversation_key)
+
+    # -- slash commands (slash.CommandRunner) ----------------------------------------------
+    async def ask(self, interaction: discord.Interaction[Any], question: str) -> None:
+        await self._interaction(
+            interaction, lambda scope, sink: self._core.chat.chat(scope, question, sink)
+        )
+
+    async def command(self, interaction: discord.Interaction[Any], text: str) -> None:
+        await self._interaction(
+            interaction, lambda scope, sink: self._core.commands.handle(scope, text, sink)
+        )
+
+    async def upload(
+        self, interaction: discord.Interaction[Any], attachment: discord.Attachment
+    ) -> None:
+        await self._interaction(
+            interaction, lambda scope, sink: self._add_upload(scope, attachment, sink)
+        )
+
+    async def _interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
+        refusal = None
+        if not self._accepting:
+            refusal = "The bot is restarting; try again in a minute."
+        elif not channel_allowed(interaction.channel, self._settings):
+            refusal = "I don't answer in this channel."
+        try:
+            if refusal is not None:
+                await interaction.response.send_message(
+                    refusal, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                )
+                return
+            # At once: Discord drops an interaction not answered within 3 s.
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:  # expired meanwhile, or Discord is down
+            log.warning("could not answer a slash command: %s", exc)
+            return
+        task = asyncio.current_task()
+        if task is not None:  # discord.py runs each command in its own task; wait for it on stop
+            self._tasks.add(task)
+        user = interaction.user
+        permissions = interaction.permissions if interaction.guild_id is not None else None
+        scope = scope_for(
+            user,
+            interaction.channel,
+            interaction.channel_id or 0,
+            interaction.guild_id,
+            role_of(user, self._settings, permissions),
+        )
+        self._webhook_destinations[interaction.token] = destination_key(interaction.channel_id or 0)
+        try:
+            await work(
+                scope, self._reply(InteractionReply(interaction), interaction.channel_id or 0)
+            )
+        except Exception:
+            log.exception("a slash command in %s failed", scope.conversation_key)
+        finally:
+            self._webhook_destinations.pop(interaction.token, None)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _add_upload(
+        self, scope: Scope, attachment: discord.Attachment, sink: ReplySink
+    ) -> None:
+        docs = self._core.docs
+        try:
+            if docs is None:
+                raise InvalidRequest("documents are not available in this deployment")
+            # Refused (role, type, size) before a byte is downloaded.
+            docs.check_upload(scope, attachment.filename, attachment.size, attachment.content_type)
+            await sink.start()
+
+            async def progress(text: str) -> None:
+                await sink.tool_status("add_document", text)
+
+            data = await attachment.read()
+            reply = await docs.add_upload(
+                scope, attachment.filename, data, attachment.content_type, progress=progress
+            )
+        except Exception as exc:
+            await sink.fail(describe_failure(exc, f"an upload in {scope.conversation_key}"))
+            return
+        await send_text(sink, reply)
