@@ -201,7 +201,7 @@ class ChatService:
             # a cancellation that lands while a command is awaited, and a watcher that
             # missed its cancel would keep the turn (and its lease) alive for ever.
             finished = asyncio.Event()
-            watcher = asyncio.create_task(self._watch(key, lease, stop.event, finished))
+            watcher = asyncio.create_task(self._watch(key, lease, stop.event, finished, sink))
             try:
                 await asyncio.wait({generation, watcher}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -237,14 +237,21 @@ class ChatService:
                 await sink.tool_status(event.name, event.detail)
 
     async def _watch(
-        self, key: str, lease: Lease, cancelled: asyncio.Event, finished: asyncio.Event
+        self,
+        key: str,
+        lease: Lease,
+        cancelled: asyncio.Event,
+        finished: asyncio.Event,
+        sink: ReplySink,
     ) -> None:
-        """Return when this turn should stop: a local or a cross-process /cancel, or once
-        the turn is `finished`."""
+        """Return when this turn should stop: a local or a cross-process /cancel, a reply
+        nobody can receive any more, or once the turn is `finished`."""
         ticks = 0
         while not finished.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancelled.wait(), timeout=_WATCH_INTERVAL_S)
+                return
+            if sink.abandoned:
                 return
             if await self._locks.cancel_requested(key):
                 return

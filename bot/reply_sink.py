@@ -34,6 +34,12 @@ class ReplySink(ABC):
     async def fail(self, message: str) -> None:
         """The reply could not be made; `message` says why and what to do."""
 
+    @property
+    def abandoned(self) -> bool:
+        """True once nothing more can reach the person (the bot was removed from the chat,
+        lost access to the channel): the answer may stop being generated."""
+        return False
+
 
 async def send_text(sink: ReplySink, text: str) -> None:
     """Send a whole, non-streamed reply (command output) through `sink`."""

@@ -119,6 +119,10 @@ class StreamingReply(ReplySink, Generic[Handle]):
         return self._text
 
     @property
+    def abandoned(self) -> bool:
+        return self._gone
+
+    @property
     def messages(self) -> list[Handle]:
         return list(self._handles)
 

@@ -243,3 +243,20 @@ async def test_stats_are_for_admins(service, redis_client) -> None:
     await handler.handle(ADMIN, "/stats", shown)
     assert "Workers: 0 live" in shown.text and "Queue: 0 waiting" in shown.text
     assert "Answers being written: 0" in shown.text
+
+
+class _LostSink(RecordingSink):
+    """A reply whose chat disappears once the first text has been shown."""
+
+    @property
+    def abandoned(self) -> bool:
+        return self.first_text.is_set()
+
+
+async def test_generation_stops_when_nobody_can_receive_the_reply(service, model) -> None:
+    model.token_delay_s = 0.05
+    model.enqueue(" ".join(f"word{i}" for i in range(200)))
+    sink = _LostSink()
+    await asyncio.wait_for(service.chat(ALICE, "write a lot", sink), timeout=10)
+    assert 0 < len(sink.text.split()) < 200
+    assert service.replies_in_flight == 0

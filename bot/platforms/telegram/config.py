@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The public Bot API serves downloads of at most 20 MB; a self-hosted Bot API server
@@ -43,6 +43,19 @@ class TelegramSettings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, ge=0.0)
     # How long a chat member's admin status is trusted before asking Telegram again.
     admin_cache_s: float = Field(60.0, ge=0.0)
+
+    @field_validator("token", "webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable as an empty string.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("base_url", "base_file_url", mode="before")
+    @classmethod
+    def _empty_is_public(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and not value.strip():
+            return PUBLIC_API_URL if info.field_name == "base_url" else PUBLIC_FILE_URL
+        return value
 
     @field_validator("operators", mode="before")
     @classmethod

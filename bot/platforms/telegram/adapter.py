@@ -1,0 +1,290 @@
+"""Telegram: python-telegram-bot's `Application` feeding the bot's core.
+
+Each update is handled in its own task (PTB's concurrent updates), so a slow answer in
+one chat never holds up another, and a failure while handling one update is logged and
+forgotten. Replies stream through the shared delivery layer (`StreamingReply`) over a
+`TelegramTransport`; this module only translates messages into a `Scope` plus text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeDefault,
+    Message,
+    Update,
+)
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bot.delivery.pacing import Clock, MonotonicClock, Pacer
+from bot.delivery.stream import StreamingReply
+from bot.delivery.transport import DeliveryLimits
+from bot.platforms.base import BotCore, PlatformAdapter
+from bot.platforms.telegram.config import TelegramSettings
+from bot.platforms.telegram.documents import DocumentUploads
+from bot.platforms.telegram.roles import Roles
+from bot.platforms.telegram.routing import Request, is_private, read_request, thread_of
+from bot.platforms.telegram.transport import GROUP_LIMITS, PRIVATE_LIMITS, TelegramTransport
+from bot.reply_sink import send_text
+from bot.scope import Role, Scope
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+_PUBLIC_COMMANDS = [
+    BotCommand("ask", "ask the bot (in groups: /ask QUESTION)"),
+    BotCommand("docs", "this chat's documents: list | ask Q | add URL | remove ID"),
+    BotCommand("cancel", "stop the answer being written"),
+    BotCommand("reset", "forget this conversation"),
+    BotCommand("settings", "show | set KEY VALUE | reset [KEY]"),
+    BotCommand("help", "what the bot can do"),
+]
+# Telegram shows administrators this list instead of the default one.
+_ADMIN_COMMANDS = [
+    *_PUBLIC_COMMANDS,
+    BotCommand("stats", "queue depth, workers, tokens/s, active conversations"),
+]
+_DOCUMENT_HINT = "To add this file to the documents, send it with the caption /docs add."
+# Commands that need to know whether the sender is an admin.
+_NO_ROLE_NEEDED = frozenset({"/ask", "/help", "/start", "/cancel"})
+
+
+class _HideToken(logging.Filter):
+    """httpx logs every request's URL at INFO, and Bot API URLs carry the token."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<token>"), None
+        return True
+
+
+class TelegramStartError(RuntimeError):
+    """Telegram could not be reached or refused the bot at start-up."""
+
+
+# PTB's Application is generic in its bot, context and data types; the defaults are used.
+TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def _pacer(limits: DeliveryLimits, clock: Clock) -> Pacer:
+    return Pacer(limits.channel_messages, limits.channel_window_s, clock)
+
+
+class TelegramAdapter(PlatformAdapter):
+    name = PLATFORM
+
+    def __init__(
+        self, core: BotCore, settings: TelegramSettings, clock: Clock | None = None
+    ) -> None:
+        if settings.token is None:
+            raise ValueError("BOT_TELEGRAM_TOKEN is not set: get a token from @BotFather")
+        self._core = core
+        self._settings = settings
+        self._clock: Clock = clock or MonotonicClock()
+        # Telegram's budgets differ by chat kind; each chat is one destination of its pacer.
+        self._group_pacer = _pacer(GROUP_LIMITS, self._clock)
+        self._private_pacer = _pacer(PRIVATE_LIMITS, self._clock)
+        self.application = self._build_application()
+        bot = self.application.bot
+        self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
+        self._uploads = DocumentUploads(bot, core.docs, settings.download_limit_bytes)
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.ready = asyncio.Event()  # set once updates are being received
+
+    def _build_application(self) -> TelegramApplication:
+        assert self._settings.token is not None
+        application = (
+            ApplicationBuilder()
+            .token(self._settings.token.get_secret_value())
+            .base_url(self._settings.base_url)
+            .base_file_url(self._settings.base_file_url)
+            .concurrent_updates(True)
+            .build()
+        )
+        application.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
+        application.add_error_handler(self._on_error)
+        return application
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def run(self, stopping: asyncio.Event) -> None:
+        assert self._settings.token is not None
+        hide = _HideToken(self._settings.token.get_secret_value())
+        http_log = logging.getLogger("httpx")
+        http_log.addFilter(hide)
+        try:
+            await self._run(stopping)
+        finally:
+            http_log.removeFilter(hide)
+
+    async def _run(self, stopping: asyncio.Event) -> None:
+        application = self.application
+        try:
+            await application.initialize()  # getMe: a bad token or an unreachable API
+        except InvalidToken as exc:
+            raise TelegramStartError(
+                "Telegram refused the bot's token: check BOT_TELEGRAM_TOKEN (from @BotFather)"
+            ) from exc
+        except TelegramError as exc:
+            raise TelegramStartError(f"could not reach the Telegram Bot API: {exc}") from exc
+        async with application:
+            await self._register_commands()
+            await application.start()
+            try:
+                await self._start_receiving()
+                self.ready.set()
+                log.info("serving Telegram as @%s", application.bot.username)
+                await stopping.wait()
+            finally:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        """Stop taking updates, let replies in flight deliver (bounded), stop handling."""
+        application = self.application
+        updater = application.updater
+        if updater is not None and updater.running:
+            try:
+                await updater.stop()
+            except Exception:  # a failed poll must not keep the replies from finishing
+                log.exception("stopping Telegram updates failed")
+        await self._finish_in_flight()
+        if application.running:
+            await application.stop()
+
+    async def _start_receiving(self) -> None:
+        updater = self.application.updater
+        assert updater is not None
+        settings = self._settings
+        allowed = [Update.MESSAGE]
+        if settings.webhook_url is None:
+            await updater.start_polling(timeout=settings.poll_timeout_s, allowed_updates=allowed)
+            return
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        await updater.start_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            allowed_updates=allowed,
+            secret_token=secret,
+        )
+
+    async def _register_commands(self) -> None:
+        bot = self.application.bot
+        try:
+            await bot.set_my_commands(_PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+            await bot.set_my_commands(_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
+        except TelegramError as exc:  # the menu is a convenience: serve without it
+            log.warning("could not register the command menu: %s", exc)
+
+    async def _finish_in_flight(self) -> None:
+        """Give replies in flight (already told to wrap up) a bounded time to deliver."""
+        pending = {task for task in self._in_flight if not task.done()}
+        if not pending:
+            return
+        _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("%d Telegram replies did not finish delivering in time", len(late))
+            await asyncio.wait(late, timeout=1.0)
+
+    # -- updates ----------------------------------------------------------------------
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.warning("Telegram update failed: %r", context.error)
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            self._idle.clear()
+        try:
+            await self._serve(message)
+        except Exception:  # one bad update must not disturb the others
+            log.exception("handling a Telegram message failed")
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+                if not self._in_flight:
+                    self._idle.set()
+
+    async def drained(self) -> None:
+        """Return once no message is being handled (every reply so far is delivered)."""
+        await self._idle.wait()
+
+    async def _serve(self, message: Message) -> None:
+        bot = self.application.bot
+        request = read_request(message, bot.username, bot.id)
+        if request is None:
+            return
+        reply = self._reply(message)
+        if request.document is not None:
+            scope = await self._scope(message, need_role=True)
+            await self._uploads.add(scope, request.document, reply)
+        elif request.command in (None, "/ask"):
+            await self._chat(message, request, reply)
+        else:
+            scope = await self._scope(message, need_role=request.command not in _NO_ROLE_NEEDED)
+            await self._core.commands.handle(scope, request.text, reply)
+
+    async def _chat(self, message: Message, request: Request, reply: StreamingReply[int]) -> None:
+        text = request.text.removeprefix("/ask").strip() if request.command else request.text
+        replied = message.reply_to_message
+        if not text and request.command and replied is not None:
+            # "/ask" sent as a reply asks about the message it replies to.
+            text = (replied.text or replied.caption or "").strip()
+        if not text and message.document is not None:
+            await send_text(reply, _DOCUMENT_HINT)
+            return
+        if not text and request.command:
+            await reply.fail("usage: /ask QUESTION")
+            return
+        await self._core.chat.chat(await self._scope(message, need_role=False), text, reply)
+
+    def _reply(self, message: Message) -> StreamingReply[int]:
+        private = is_private(message)
+        transport = TelegramTransport(
+            self.application.bot,
+            message.chat.id,
+            thread_of(message),
+            private=private,
+            reply_to=None if private else message.message_id,
+        )
+        pacer = self._private_pacer if private else self._group_pacer
+        return StreamingReply(transport, pacer.window(str(message.chat.id)), self._clock)
+
+    async def _scope(self, message: Message, *, need_role: bool) -> Scope:
+        sender = message.from_user
+        if message.sender_chat is not None:  # anonymous admin, or a channel posting
+            user_id, user_name = message.sender_chat.id, message.sender_chat.title or ""
+        elif sender is not None:
+            user_id, user_name = sender.id, sender.full_name
+        else:
+            user_id, user_name = message.chat.id, ""
+        role = await self._roles.role(message) if need_role else Role.USER
+        thread = thread_of(message)
+        return Scope(
+            platform=PLATFORM,
+            server_id=str(message.chat.id),
+            channel_id=str(message.chat.id),
+            user_id=str(user_id),
+            thread_id=None if thread is None else str(thread),
+            role=role,
+            user_name=user_name,
+        )
