@@ -70,12 +70,17 @@ def arithmetic_call(message: BaseMessage, offered: list[AgentTool[Any]]) -> AIMe
 
 
 def routed_call(route: Route, message: str, offered: list[AgentTool[Any]]) -> AIMessage | None:
-    """The call the router chose for `message`; an answer saying so when web search is
-    not on offer; None when no tool is needed."""
+    """The call the router chose for `message`; None when no tool is needed. Without web
+    search on offer, a request for it in so many words or about the present gets an answer
+    saying it cannot be made (an answer from memory would be made up); a question the
+    classifier merely thinks the web could answer ("the capital of France") goes to the
+    model."""
     if route.tool == "none":
         return None
     if not any(tool.name == route.tool for tool in offered):
-        return AIMessage(say("web_off", message)) if route.tool == "web_search" else None
+        if route.tool == "web_search" and route.reason in ("explicit", "time_cue"):
+            return AIMessage(say("web_off", message))
+        return None
     whole = route.calculation is not None and route.calculation.whole_message
     return _call(route.tool, dict(route.arguments), ROUTER, whole)
 

@@ -24,95 +24,25 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis  # noqa: E402
-from langchain_core.messages import BaseMessage  # noqa: E402
-from langchain_core.outputs import ChatGenerationChunk  # noqa: E402
-from langgraph_checkpoint_plainredis import AsyncRedisSaver  # noqa: E402
-from pydantic import Field, SecretStr  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
-from agent_graph.agent import Agent  # noqa: E402
-from bot.chat_service import ChatService, ServiceLimits  # noqa: E402
-from bot.chat_settings import ChatSettings, SettingsService  # noqa: E402
-from bot.commands import CommandHandler  # noqa: E402
-from bot.config import SamplingDefaults  # noqa: E402
-from bot.platforms.base import BotCore  # noqa: E402
+from benchmarks.chat_load import most_in_window, p95, timed_core  # noqa: E402
 from bot.platforms.discord.adapter import DiscordAdapter  # noqa: E402
 from bot.platforms.discord.config import DiscordSettings  # noqa: E402
-from bot.reply_sink import ReplySink  # noqa: E402
-from bot.scope import Scope  # noqa: E402
-from storage.conversation_lock import ConversationLocks  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
-from storage.quotas import RateLimiter  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
-from storage.settings_store import RedisSettingsStore  # noqa: E402
 from tests.bot.platforms.discord.fake_discord import FakeDiscord  # noqa: E402
 from tests.bot.platforms.discord.fake_world import BOT_ID, TOKEN  # noqa: E402
-from tests.fakes import ScriptedChatModel  # noqa: E402
 
 FIRST_CHANNEL = 5000
 WINDOW_S = 5.0
-
-
-class KeyedModel(ScriptedChatModel):
-    """Answers each question with its own scripted answer, whatever the order of calls."""
-
-    answers: dict[str, str] = Field(default_factory=dict)
-
-    async def _astream(
-        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        question = str(messages[-1].content)
-        # No await between this and the parent's pop: concurrent calls cannot swap answers.
-        self.replies.insert(0, self.answers.get(question, "ok"))
-        async for chunk in super()._astream(messages, *args, **kwargs):
-            yield chunk
-
-
-class _TimedSink(ReplySink):
-    """Notes when the core finishes a reply (before the delivery of its final state)."""
-
-    def __init__(self, inner: ReplySink) -> None:
-        self.inner = inner
-        self.ended_at = 0.0
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def append(self, text: str) -> None:
-        await self.inner.append(text)
-
-    async def tool_status(self, name: str, detail: str) -> None:
-        await self.inner.tool_status(name, detail)
-
-    async def finish(self, note: str = "") -> None:
-        self.ended_at = time.monotonic()
-        await self.inner.finish(note)
-
-    async def fail(self, message: str) -> None:
-        self.ended_at = time.monotonic()
-        await self.inner.fail(message)
-
-
-class TimedChat(ChatService):
-    """The chat service, noting each question's agent time (core entry to last token)."""
-
-    agent_s: dict[str, float]
-    answered: dict[str, asyncio.Event]  # set once the conversation is free again
-
-    async def chat(self, scope: Scope, text: str, sink: ReplySink) -> None:
-        timed = _TimedSink(sink)
-        started = time.monotonic()
-        await super().chat(scope, text, timed)
-        self.agent_s[text] = timed.ended_at - started
-        self.answered.setdefault(text, asyncio.Event()).set()
 
 
 @dataclass
@@ -126,17 +56,6 @@ class Result:
     elapsed_s: float = 0.0
 
 
-def most_in_window(times: list[float]) -> int:
-    times = sorted(times)
-    return max(
-        (
-            sum(1 for later in times[i:] if later - start < WINDOW_S)
-            for i, start in enumerate(times)
-        ),
-        default=0,
-    )
-
-
 async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> Result:
     redis = await open_redis(redis_url)
     await redis.flushdb()
@@ -147,19 +66,7 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
         for channel in channels
         for n in range(args.questions)
     }
-    model = KeyedModel(token_delay_s=args.token_delay, answers=answers)
-    chat = TimedChat(
-        agent=Agent(model, AsyncRedisSaver(client=raw)),
-        settings=SettingsService(
-            RedisSettingsStore(redis), ChatSettings.from_defaults(SamplingDefaults())
-        ),
-        limiter=RateLimiter(redis),
-        locks=ConversationLocks(redis),
-        limits=ServiceLimits(user_requests_per_minute=100_000, scope_requests_per_minute=100_000),
-    )
-    chat.agent_s = {}
-    chat.answered = {}
-    core = BotCore(chat=chat, commands=CommandHandler(chat))
+    core, chat = timed_core(redis, raw, answers, args.token_delay)
     fake = FakeDiscord(extra_channels=channels)
     await fake.start()
     if limited:
@@ -215,7 +122,8 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
     accepted = [call for call in calls if call.status < 300]
     result.max_window = max(
         most_in_window(
-            [call.at for call in accepted if call.path.startswith(f"/channels/{channel}/messages")]
+            [call.at for call in accepted if call.path.startswith(f"/channels/{channel}/messages")],
+            WINDOW_S,
         )
         for channel in channels
     )
@@ -225,11 +133,6 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
     await raw.aclose()
     await redis.aclose()
     return result
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] if ordered else 0.0
 
 
 async def main() -> None:
@@ -261,7 +164,7 @@ async def main() -> None:
         print(
             f"| {label} | {result.complete}/{total} | {result.calls_per_reply:.1f} | "
             f"{result.limited} | "
-            f"{result.max_window} | {p50:.0f} | {_p95(result.overheads_ms):.0f} | "
+            f"{result.max_window} | {p50:.0f} | {p95(result.overheads_ms):.0f} | "
             f"{result.elapsed_s:.1f} |"
         )
 

@@ -33,22 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis  # noqa: E402
-from langgraph_checkpoint_plainredis import AsyncRedisSaver  # noqa: E402
 
-from agent_graph.agent import Agent  # noqa: E402
-from benchmarks.discord_load import KeyedModel, TimedChat  # noqa: E402
-from bot.chat_service import ServiceLimits  # noqa: E402
-from bot.chat_settings import ChatSettings, SettingsService  # noqa: E402
-from bot.commands import CommandHandler  # noqa: E402
-from bot.config import SamplingDefaults  # noqa: E402
-from bot.platforms.base import BotCore  # noqa: E402
+from benchmarks.chat_load import most_in_window, p95, timed_core  # noqa: E402
 from bot.platforms.telegram.adapter import TelegramAdapter  # noqa: E402
 from bot.platforms.telegram.config import TelegramSettings  # noqa: E402
-from storage.conversation_lock import ConversationLocks  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
-from storage.quotas import RateLimiter  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
-from storage.settings_store import RedisSettingsStore  # noqa: E402
 from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
     TOKEN,
     Call,
@@ -71,20 +61,12 @@ class Result:
     elapsed_s: float = 0.0
 
 
-def most_in_a_second(times: list[float]) -> int:
-    times = sorted(times)
-    return max(
-        (sum(1 for later in times[i:] if later - start < 1.0) for i, start in enumerate(times)),
-        default=0,
-    )
-
-
 def _most_per_second(calls: list[Call], key: str) -> int:
     grouped: dict[object, list[float]] = defaultdict(list)
     for call in calls:
         if call.status == 200:
             grouped[(call.params.get("chat_id"), call.params.get(key))].append(call.at)
-    return max((most_in_a_second(times) for times in grouped.values()), default=0)
+    return max((most_in_window(times, 1.0) for times in grouped.values()), default=0)
 
 
 async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> Result:
@@ -103,19 +85,7 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
         for chat in chats
         for n in range(args.questions)
     }
-    model = KeyedModel(token_delay_s=args.token_delay, answers=answers)
-    chat_service = TimedChat(
-        agent=Agent(model, AsyncRedisSaver(client=raw)),
-        settings=SettingsService(
-            RedisSettingsStore(redis), ChatSettings.from_defaults(SamplingDefaults())
-        ),
-        limiter=RateLimiter(redis),
-        locks=ConversationLocks(redis),
-        limits=ServiceLimits(user_requests_per_minute=100_000, scope_requests_per_minute=100_000),
-    )
-    chat_service.agent_s = {}
-    chat_service.answered = {}
-    core = BotCore(chat=chat_service, commands=CommandHandler(chat_service))
+    core, chat_service = timed_core(redis, raw, answers, args.token_delay)
     api = FakeBotApi()
     await api.start()
     if limited:
@@ -182,11 +152,6 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
     return result
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] if ordered else 0.0
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--chats", type=int, default=50)
@@ -216,7 +181,7 @@ async def main() -> None:
         print(
             f"| {label} | {result.complete}/{total} | {result.calls_per_reply:.1f} | "
             f"{result.limited} | {result.most_edits_per_s} | {result.most_drafts_per_s} | "
-            f"{p50:.0f} | {_p95(result.overheads_ms):.0f} | {result.elapsed_s:.1f} |"
+            f"{p50:.0f} | {p95(result.overheads_ms):.0f} | {result.elapsed_s:.1f} |"
         )
 
 

@@ -15,6 +15,7 @@ from agent_graph.agent import Agent, TurnSettings
 from agent_graph.errors import SearchError
 from agent_graph.fixed_answers import say
 from agent_graph.graph import ToolRouting
+from agent_graph.tool_router import ToolRouter
 from agent_graph.tools.web_search import SearchResult
 from storage.documents import MiniLMEmbedder
 from tests.agent_graph.test_tool_router import HANDBOOK, SCOPE, EmbeddedDocuments
@@ -120,6 +121,19 @@ async def test_without_web_search_the_answer_says_so(
     )
     assert spanish[0].startswith("Aquí no puedo buscar en la web")
     assert model.calls == []
+
+
+async def test_without_web_search_general_knowledge_goes_to_the_model(
+    saver: Any, embedder: MiniLMEmbedder, documents: EmbeddedDocuments
+) -> None:
+    question = "What is the capital of France?"
+    route = await ToolRouter(embedder).route(question, ALL, SCOPE)
+    assert (route.tool, route.reason) == ("web_search", "classifier")  # the web could answer
+    model = ScriptedChatModel()
+    model.enqueue("Paris.")
+    answer, events = await run(agent(model, saver, embedder, documents), question, turn())
+    # Not a question about the present: without web search, the model answers it.
+    assert answer == "Paris." and events == []
 
 
 async def test_a_failed_search_is_reported_not_invented(
