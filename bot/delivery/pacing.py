@@ -14,6 +14,9 @@ import time
 from collections import deque
 from typing import Protocol
 
+# Destinations remembered before idle ones are forgotten (a bot in many chats).
+_MAX_WINDOWS = 10_000
+
 
 class Clock(Protocol):
     def now(self) -> float: ...
@@ -30,14 +33,21 @@ class MonotonicClock:
 
 
 class CallWindow:
-    """A sliding window of calls to one destination, plus a pause after a 429."""
+    """A sliding window of calls to one destination, plus a pause after a 429.
 
-    def __init__(self, calls: int, window_s: float, clock: Clock) -> None:
+    With `overall`, every call is also counted in that window (the platform's limit for
+    the whole bot, across destinations), and may be made only when both allow it.
+    """
+
+    def __init__(
+        self, calls: int, window_s: float, clock: Clock, overall: CallWindow | None = None
+    ) -> None:
         if calls < 1:
             raise ValueError("a destination needs a budget of at least one call")
         self._calls = calls
         self._window_s = window_s
         self._clock = clock
+        self._overall = overall
         self._times: deque[float] = deque()
         self._paused_until = 0.0
 
@@ -55,6 +65,10 @@ class CallWindow:
 
     def wait_s(self, keep_free: int = 0) -> float:
         """Seconds until a call may be made leaving `keep_free` calls of the window unused."""
+        own = self._own_wait_s(keep_free)
+        return max(own, self._overall.wait_s()) if self._overall is not None else own
+
+    def _own_wait_s(self, keep_free: int) -> float:
         now = self._clock.now()
         self._forget_old(now)
         pause = max(0.0, self._paused_until - now)
@@ -70,6 +84,8 @@ class CallWindow:
         if self.wait_s(keep_free) > 0:
             return False
         self._times.append(self._clock.now())
+        if self._overall is not None:
+            self._overall.try_take()
         return True
 
     async def take(self) -> None:
@@ -83,16 +99,36 @@ class CallWindow:
 
 
 class Pacer:
-    """The call windows of every destination one platform delivers to."""
+    """The call windows of every destination one platform delivers to, optionally within
+    one `overall` window for the whole bot (Telegram: about 30 messages a second)."""
 
-    def __init__(self, calls: int, window_s: float, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        calls: int,
+        window_s: float,
+        clock: Clock | None = None,
+        overall: CallWindow | None = None,
+    ) -> None:
         self.clock: Clock = clock or MonotonicClock()
         self._calls = calls
         self._window_s = window_s
+        self._overall = overall
         self._windows: dict[str, CallWindow] = {}
 
     def window(self, destination: str) -> CallWindow:
         found = self._windows.get(destination)
         if found is None:
-            found = self._windows[destination] = CallWindow(self._calls, self._window_s, self.clock)
+            if len(self._windows) >= _MAX_WINDOWS:
+                self._forget_idle()
+            found = self._windows[destination] = CallWindow(
+                self._calls, self._window_s, self.clock, self._overall
+            )
         return found
+
+    def _forget_idle(self) -> None:
+        # A destination whose window is empty and unpaused has nothing to remember.
+        self._windows = {
+            key: window
+            for key, window in self._windows.items()
+            if window.free_calls() < self._calls
+        }

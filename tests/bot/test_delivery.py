@@ -297,3 +297,25 @@ def test_a_call_window_counts_calls_and_pauses() -> None:
     assert not window.try_take(keep_free=2)
     window.pause(30.0)
     assert window.free_calls() == 0 and 29.0 < window.wait_s() <= 30.0
+
+
+async def test_an_overall_window_bounds_the_whole_bot() -> None:
+    clock = FakeClock()
+    limits = DeliveryLimits(max_length=300, channel_messages=20, channel_window_s=1.0)
+    overall = CallWindow(3, 1.0, clock)
+    pacer = Pacer(limits.channel_messages, limits.channel_window_s, clock, overall)
+    transports = [FakeTransport(clock, limits=limits) for _ in range(4)]
+    replies = [
+        StreamingReply(transport, pacer.window(f"chat-{n}"), clock)
+        for n, transport in enumerate(transports)
+    ]
+    answers = [f"reply {n} " * 150 for n in range(4)]
+    await asyncio.gather(
+        *(stream(r, a, step=25, clock=clock) for r, a in zip(replies, answers, strict=True))
+    )
+    await asyncio.gather(*(reply.finish() for reply in replies))
+    for transport, answer in zip(transports, answers, strict=True):
+        assert transport.texts == split_message(answer, 300)  # each arrived whole
+    times = sorted(call.at for t in transports for call in t.updates())
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 1.0) <= 3

@@ -18,7 +18,7 @@ import discord
 from discord.webhook.async_ import async_context
 
 from bot.commands import is_command, parse_command
-from bot.delivery import Clock, Pacer, StreamingReply, Transport
+from bot.delivery import CallWindow, Clock, MonotonicClock, Pacer, StreamingReply, Transport
 from bot.errors import InvalidRequest
 from bot.failures import describe_failure
 from bot.platforms.base import BotCore, PlatformAdapter
@@ -38,7 +38,12 @@ from bot.platforms.discord.routing import (
     strip_mentions,
 )
 from bot.platforms.discord.slash import build_tree
-from bot.platforms.discord.transport import DISCORD_LIMITS, ChannelReply, InteractionReply
+from bot.platforms.discord.transport import (
+    BOT_REQUESTS_PER_S,
+    DISCORD_LIMITS,
+    ChannelReply,
+    InteractionReply,
+)
 from bot.reply_sink import ReplySink, send_text
 from bot.scope import Scope
 
@@ -64,7 +69,11 @@ class DiscordAdapter(PlatformAdapter):
     ) -> None:
         self._core = core
         self._settings = settings
-        self._pacer = Pacer(DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock)
+        clock = clock or MonotonicClock()
+        overall = CallWindow(BOT_REQUESTS_PER_S, 1.0, clock)
+        self._pacer = Pacer(
+            DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock, overall
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._accepting = False
         # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.

@@ -39,6 +39,8 @@ DISCORD_LIMITS = DeliveryLimits(
     channel_window_s=5.5,
     typing_interval_s=8.0,
 )
+# Discord's global limit: 50 requests a second for the whole bot.
+BOT_REQUESTS_PER_S = 50
 
 _NO_MENTIONS = discord.AllowedMentions.none()
 

@@ -23,7 +23,7 @@ from telegram import (
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.delivery.pacing import Clock, MonotonicClock, Pacer
+from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
 from bot.platforms.base import BotCore, PlatformAdapter
@@ -31,7 +31,12 @@ from bot.platforms.telegram.config import TelegramSettings
 from bot.platforms.telegram.documents import DocumentUploads
 from bot.platforms.telegram.roles import Roles
 from bot.platforms.telegram.routing import Request, is_private, read_request, thread_of
-from bot.platforms.telegram.transport import GROUP_LIMITS, PRIVATE_LIMITS, TelegramTransport
+from bot.platforms.telegram.transport import (
+    BOT_MESSAGES_PER_S,
+    GROUP_LIMITS,
+    PRIVATE_LIMITS,
+    TelegramTransport,
+)
 from bot.reply_sink import send_text
 from bot.scope import Role, Scope
 
@@ -78,8 +83,8 @@ class TelegramStartError(RuntimeError):
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
-def _pacer(limits: DeliveryLimits, clock: Clock) -> Pacer:
-    return Pacer(limits.channel_messages, limits.channel_window_s, clock)
+def _pacer(limits: DeliveryLimits, clock: Clock, overall: CallWindow) -> Pacer:
+    return Pacer(limits.channel_messages, limits.channel_window_s, clock, overall)
 
 
 class TelegramAdapter(PlatformAdapter):
@@ -93,9 +98,11 @@ class TelegramAdapter(PlatformAdapter):
         self._core = core
         self._settings = settings
         self._clock: Clock = clock or MonotonicClock()
-        # Telegram's budgets differ by chat kind; each chat is one destination of its pacer.
-        self._group_pacer = _pacer(GROUP_LIMITS, self._clock)
-        self._private_pacer = _pacer(PRIVATE_LIMITS, self._clock)
+        # Telegram's budgets differ by chat kind; each chat is one destination of its pacer,
+        # and every chat's calls count in the bot's overall budget.
+        overall = CallWindow(BOT_MESSAGES_PER_S, 1.0, self._clock)
+        self._group_pacer = _pacer(GROUP_LIMITS, self._clock, overall)
+        self._private_pacer = _pacer(PRIVATE_LIMITS, self._clock, overall)
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)

@@ -42,6 +42,8 @@ GROUP_LIMITS = DeliveryLimits(max_length=MessageLimit.MAX_TEXT_LENGTH)
 PRIVATE_LIMITS = DeliveryLimits(
     max_length=MessageLimit.MAX_TEXT_LENGTH, channel_messages=60, channel_window_s=60.0
 )
+# ... and about 30 messages a second for the whole bot, across all its chats.
+BOT_MESSAGES_PER_S = 30
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # How long to wait after a timeout or a server error before the next call.
