@@ -93,6 +93,13 @@ class CallWindow:
         while not self.try_take():
             await self._clock.sleep(self.wait_s())
 
+    def note_call(self, at: float) -> None:
+        """Count a call this window did not grant, made (or to be made) at clock time `at`:
+        a platform library's own retry of a refused call, for one."""
+        self._times.append(at)
+        if len(self._times) > 1 and self._times[-2] > at:
+            self._times = deque(sorted(self._times))
+
     def pause(self, seconds: float) -> None:
         """The platform said "retry after `seconds`": no call to this destination until then."""
         self._paused_until = max(self._paused_until, self._clock.now() + seconds)

@@ -297,6 +297,11 @@ def test_a_call_window_counts_calls_and_pauses() -> None:
     assert not window.try_take(keep_free=2)
     window.pause(30.0)
     assert window.free_calls() == 0 and 29.0 < window.wait_s() <= 30.0
+    # A library's own retry, 40 s from now, counts in the windows around it.
+    clock.skip(31.0)
+    window.note_call(clock.now() + 9.0)
+    assert window.try_take() and window.try_take()
+    assert not window.try_take()  # two taken plus the retry: the budget of three
 
 
 async def test_an_overall_window_bounds_the_whole_bot() -> None:

@@ -200,9 +200,11 @@ class DiscordAdapter(PlatformAdapter):
         self.rate_limits_seen += 1
         if key is not None and retried:
             # discord.py sends the refused call again once `retry_after_s` is over, outside
-            # the window's count (which noted the call when it was first made). Pausing a
-            # whole window longer keeps every window around that retry within the budget.
-            self._pacer.window(key).pause(retry_after_s + DISCORD_LIMITS.channel_window_s)
+            # the window's count (which noted the call when it was first made): count that
+            # retry too, so the windows around it stay within the budget.
+            window = self._pacer.window(key)
+            window.pause(retry_after_s)
+            window.note_call(self._pacer.clock.now() + retry_after_s)
 
     def _reply(self, transport: Transport[discord.Message], channel_id: int) -> StreamingReply[Any]:
         window = self._pacer.window(destination_key(channel_id))
