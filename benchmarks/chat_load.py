@@ -9,9 +9,12 @@ benchmark can report the adapter's own overhead (dispatch to final edit minus th
 from __future__ import annotations
 
 import asyncio
+import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from langchain_core.messages import BaseMessage
@@ -28,9 +31,28 @@ from bot.platforms.base import BotCore
 from bot.reply_sink import ReplySink
 from bot.scope import Scope
 from storage.conversation_lock import ConversationLocks
+from storage.embedded_redis import EmbeddedRedis
 from storage.quotas import RateLimiter
 from storage.settings_store import RedisSettingsStore
 from tests.fakes import ScriptedChatModel
+
+Result = TypeVar("Result")
+RUNS = (("no 429", False), ("429 on 10% of edits", True))
+
+
+async def both_runs(
+    prefix: str, run_once: Callable[[str, bool], Awaitable[Result]]
+) -> list[tuple[str, Result]]:
+    """`run_once(redis_url, limited)` without and then with 429s injected, on a fresh
+    embedded Redis; each run's label with its result."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        async with EmbeddedRedis(Path(scratch) / "redis") as server:
+            for label, limited in RUNS:
+                started = time.monotonic()
+                rows.append((label, await run_once(server.url, limited)))
+                print(f"{label}: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return rows
 
 
 class KeyedModel(ScriptedChatModel):

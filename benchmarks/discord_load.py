@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,9 @@ sys.path.insert(0, str(ROOT))
 import redis.asyncio as aioredis  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from benchmarks.chat_load import most_in_window, p95, timed_core  # noqa: E402
+from benchmarks.chat_load import both_runs, most_in_window, p95, timed_core  # noqa: E402
 from bot.platforms.discord.adapter import DiscordAdapter  # noqa: E402
 from bot.platforms.discord.config import DiscordSettings  # noqa: E402
-from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
 from tests.bot.platforms.discord.fake_discord import FakeDiscord  # noqa: E402
 from tests.bot.platforms.discord.fake_world import BOT_ID, TOKEN  # noqa: E402
@@ -143,13 +141,7 @@ async def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.01)
     args = parser.parse_args()
     total = args.channels * args.questions
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-discord-") as scratch:
-        async with EmbeddedRedis(Path(scratch) / "redis") as server:
-            for label, limited in (("no 429", False), ("429 on 10% of edits", True)):
-                result = await run_once(server.url, args, limited)
-                print(f"{label}: {result.elapsed_s:.1f} s", file=sys.stderr)
-                rows.append((label, result))
+    rows = await both_runs("bench-discord-", lambda url, limited: run_once(url, args, limited))
     print(
         f"{args.channels} channels x {args.questions} questions, {args.words}-word answers "
         f"streamed {args.token_delay * 1000:.0f} ms a word; fake Discord on 127.0.0.1\n"

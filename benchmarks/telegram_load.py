@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,10 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 import redis.asyncio as aioredis  # noqa: E402
 
-from benchmarks.chat_load import most_in_window, p95, timed_core  # noqa: E402
+from benchmarks.chat_load import both_runs, most_in_window, p95, timed_core  # noqa: E402
 from bot.platforms.telegram.adapter import TelegramAdapter  # noqa: E402
 from bot.platforms.telegram.config import TelegramSettings  # noqa: E402
-from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
 from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
     TOKEN,
@@ -160,11 +158,7 @@ async def main() -> None:
     parser.add_argument("--token-delay", type=float, default=0.01)
     args = parser.parse_args()
     total = args.chats * args.questions
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-telegram-") as scratch:
-        async with EmbeddedRedis(Path(scratch) / "redis") as server:
-            for label, limited in (("no 429", False), ("429 on 10% of edits", True)):
-                rows.append((label, await run_once(server.url, args, limited)))
+    rows = await both_runs("bench-telegram-", lambda url, limited: run_once(url, args, limited))
     print(
         f"{args.chats} chats (half private, half groups) x {args.questions} questions, "
         f"{args.words}-word answers streamed {args.token_delay * 1000:.0f} ms a word; "
