@@ -35,6 +35,8 @@ ARITHMETIC_INTENT = "arithmetic_intent"
 ROUTER = "router"
 # Set on such a call when the tool's result line is the whole answer.
 RESULT_IS_ANSWER = "result_is_answer"
+# Why the router chose the tool (`tool_router.Reason`).
+ROUTE_REASON = "route_reason"
 
 _FAILED: dict[str, AnswerKey] = {
     "calculator": "calculator_failed",
@@ -51,9 +53,11 @@ def this_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
     return messages
 
 
-def _call(name: str, args: dict[str, Any], decided_by: str, result_is_answer: bool) -> AIMessage:
+def _call(
+    name: str, args: dict[str, Any], decided_by: str, result_is_answer: bool, reason: str = ""
+) -> AIMessage:
     call = make_tool_call(name=name, args=args, id=f"call_{uuid.uuid4().hex}")
-    metadata = {DECIDED_BY: decided_by, RESULT_IS_ANSWER: result_is_answer}
+    metadata = {DECIDED_BY: decided_by, RESULT_IS_ANSWER: result_is_answer, ROUTE_REASON: reason}
     return AIMessage("", tool_calls=[call], response_metadata=metadata)
 
 
@@ -82,7 +86,7 @@ def routed_call(route: Route, message: str, offered: list[AgentTool[Any]]) -> AI
             return AIMessage(say("web_off", message))
         return None
     whole = route.calculation is not None and route.calculation.whole_message
-    return _call(route.tool, dict(route.arguments), ROUTER, whole)
+    return _call(route.tool, dict(route.arguments), ROUTER, whole, route.reason)
 
 
 def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
@@ -97,6 +101,25 @@ def agent_decision(messages: Sequence[BaseMessage]) -> AIMessage | None:
     )
 
 
+def from_memory_note(messages: Sequence[BaseMessage]) -> str | None:
+    """When a web search the router merely thought useful failed (a general question, not
+    one about the present or a request to search), the note the model's own answer
+    starts with; None otherwise."""
+    decision = agent_decision(messages)
+    last = messages[-1] if messages else None
+    if decision is None or not isinstance(last, ToolMessage) or last.status != "error":
+        return None
+    if last.name != "web_search" or decision.response_metadata.get(ROUTE_REASON) != "classifier":
+        return None
+    question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    return say("web_failed_from_memory", question, reason=_failure_reason(last))
+
+
+def _failure_reason(result: ToolMessage) -> str:
+    # The gist for people: a backend's own details ("(DNSError: ...)") stay in the log.
+    return result.text.removeprefix("Error: ").split(" (", 1)[0].rstrip(".")
+
+
 def answer_without_model(messages: Sequence[BaseMessage]) -> AIMessage | None:
     """The answer, when the agent's own call has just returned and its result decides it:
     the calculator's line when that is the whole answer, or the tool's failure."""
@@ -106,9 +129,10 @@ def answer_without_model(messages: Sequence[BaseMessage]) -> AIMessage | None:
         return None
     question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     if last.status == "error":
+        if from_memory_note(messages) is not None:
+            return None  # the model answers, after a note saying the search failed
         call = decision.tool_calls[0]
-        # The gist for people: a backend's own details ("(DNSError: ...)") stay in the log.
-        reason = last.text.removeprefix("Error: ").split(" (", 1)[0].rstrip(".")
+        reason = _failure_reason(last)
         expression = str(call["args"].get("expression", "that"))
         key = _FAILED.get(call["name"], "tool_failed")
         text = say(key, question, name=call["name"], reason=reason, expression=expression)

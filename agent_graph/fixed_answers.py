@@ -13,7 +13,13 @@ from typing import Final, Literal
 from storage.documents.language import text_search_config
 
 AnswerKey = Literal[
-    "web_off", "web_failed", "calculator_failed", "documents_failed", "tool_failed", "no_passages"
+    "web_off",
+    "web_failed",
+    "web_failed_from_memory",
+    "calculator_failed",
+    "documents_failed",
+    "tool_failed",
+    "no_passages",
 ]
 
 _ANSWERS: Final[dict[AnswerKey, dict[str, str]]] = {
@@ -28,6 +34,10 @@ _ANSWERS: Final[dict[AnswerKey, dict[str, str]]] = {
         "I'd rather not guess at something that may have changed.",
         "es": "No pude buscar en la web ({reason}), así que ahora no puedo consultarlo. "
         "Prefiero no adivinar algo que puede haber cambiado.",
+    },
+    "web_failed_from_memory": {
+        "en": "(I couldn't search the web ({reason}); this is from what I know, unchecked.)\n\n",
+        "es": "(No pude buscar en la web ({reason}); esto es lo que sé, sin comprobar.)\n\n",
     },
     "calculator_failed": {
         "en": "I can't calculate {expression}: {reason}.",

@@ -48,6 +48,7 @@ from agent_graph.decisions import (
     answer_without_model,
     arithmetic_call,
     document_evidence,
+    from_memory_note,
     routed_call,
     this_turn,
 )
@@ -227,7 +228,21 @@ def build_graph(
         system_prompt = str(settings.get("system_prompt", ""))
         sampling = settings.get("sampling", {})
         decision = agent_decision(stored)
-        if decision is not None:
+        note = from_memory_note(stored)
+        if note is not None:
+            # The search the router tried failed; the question is general, so the model
+            # answers it from what it knows, after a note that says so.
+            get_stream_writer()(TextDelta(note))
+            asked = [
+                m
+                for m in history
+                if not isinstance(m, ToolMessage)
+                and not (isinstance(m, AIMessage) and m.tool_calls)
+            ]
+            prompt = [SystemMessage(system_prompt), *asked]
+            response = _without_calls(await _generate(model, prompt, config, **sampling))
+            response = AIMessage(note + response.text)
+        elif decision is not None:
             # The agent's call has its result: the model answers from it, with no tool
             # on offer (tool guidance without a tool makes small models write calls as text).
             tool_name = decision.tool_calls[0]["name"]

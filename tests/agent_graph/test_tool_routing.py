@@ -136,6 +136,23 @@ async def test_without_web_search_general_knowledge_goes_to_the_model(
     assert answer == "Paris." and events == []
 
 
+async def test_a_general_question_is_answered_from_memory_when_the_search_fails(
+    saver: Any, embedder: MiniLMEmbedder, documents: EmbeddedDocuments
+) -> None:
+    model, search = ScriptedChatModel(), Search(failure="DuckDuckGo could not be reached")
+    model.enqueue("Paris.")
+    question = "What is the capital of France?"
+    answer, events = await run(agent(model, saver, embedder, documents, search), question, turn())
+    assert search.queries == [question]  # the search was tried
+    assert answer == (
+        "(I couldn't search the web (DuckDuckGo could not be reached); this is from what I "
+        "know, unchecked.)\n\nParis."
+    )
+    [answering] = model.calls
+    assert "tools" not in answering["kwargs"]
+    assert not any(isinstance(m, ToolMessage) for m in answering["messages"])
+
+
 async def test_a_failed_search_is_reported_not_invented(
     saver: Any, embedder: MiniLMEmbedder, documents: EmbeddedDocuments
 ) -> None:
