@@ -143,7 +143,8 @@ async def test_a_general_question_is_answered_from_memory_when_the_search_fails(
     model.enqueue("Paris.")
     question = "What is the capital of France?"
     answer, events = await run(agent(model, saver, embedder, documents, search), question, turn())
-    assert search.queries == [question]  # the search was tried
+    assert search.queries == [question]  # the search was tried, and shown
+    assert [event.name for event in events][:1] == ["web_search"]
     assert answer == (
         "(I couldn't search the web (DuckDuckGo could not be reached); this is from what I "
         "know, unchecked.)\n\nParis."
