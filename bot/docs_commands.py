@@ -92,8 +92,8 @@ class DocsCommands:
             )
         if size_bytes is not None and size_bytes > self.max_upload_bytes:
             raise InvalidRequest(
-                f"{filename!r} is {_megabytes(size_bytes)}; the limit is "
-                f"{_megabytes(self.max_upload_bytes)}. Send a smaller file or a link to it."
+                f"{filename!r} is {megabytes(size_bytes)}; the limit is "
+                f"{megabytes(self.max_upload_bytes)}. Send a smaller file or a link to it."
             )
 
     async def add_upload(
@@ -179,5 +179,5 @@ def _added(result: AddResult) -> str:
     return f"Added #{info.id} {info.title!r} ({info.chunk_count} passages)."
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"

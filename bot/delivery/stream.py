@@ -54,7 +54,7 @@ def status_line(name: str, detail: str) -> str:
         "web_search": "searching the web",
         "search_documents": "reading the documents",
         "calculator": "calculating",
-        "add_document": "adding the document",
+        "add_document": "adding the document",  # bot.uploads.UPLOAD_STATUS
     }
     verb = verbs.get(name, f"using {name}")
     detail = " ".join(detail.split())

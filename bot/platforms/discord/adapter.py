@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -19,9 +19,7 @@ from discord.webhook.async_ import async_context
 
 from bot.commands import is_command, parse_command
 from bot.delivery import CallWindow, Clock, MonotonicClock, Pacer, StreamingReply, Transport
-from bot.errors import InvalidRequest
-from bot.failures import describe_failure
-from bot.platforms.base import BotCore, PlatformAdapter
+from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.discord.client import (
     DiscordClient,
     channel_in_path,
@@ -44,8 +42,9 @@ from bot.platforms.discord.transport import (
     ChannelReply,
     InteractionReply,
 )
-from bot.reply_sink import ReplySink, send_text
+from bot.reply_sink import ReplySink
 from bot.scope import Scope
+from bot.uploads import Upload, add_upload
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +73,13 @@ class DiscordAdapter(PlatformAdapter):
         self._pacer = Pacer(
             DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock, overall
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.in_flight = InFlight()
         self._accepting = False
         # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.
         self._webhook_destinations: dict[str, str] = {}
         self.client: DiscordClient | None = None
         self.ready = asyncio.Event()  # set once connected (READY and the servers received)
         self.rate_limits_seen = 0
-
-    @property
-    def in_flight(self) -> frozenset[asyncio.Task[Any]]:
-        """The messages and commands being answered now."""
-        return frozenset(self._tasks)
 
     def intents(self) -> discord.Intents:
         intents = discord.Intents.none()
@@ -145,7 +139,7 @@ class DiscordAdapter(PlatformAdapter):
             self._accepting = False
             stop.cancel()
             ready.cancel()
-            await self._drain()
+            await self.in_flight.finish(self._settings.shutdown_grace_s)
             await client.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection  # re-raises a failure that ended the connection
@@ -174,19 +168,6 @@ class DiscordAdapter(PlatformAdapter):
             )
             return
         log.info("registered %d slash commands", len(synced))
-
-    async def _drain(self) -> None:
-        """Give replies in flight a bounded time to deliver their final text."""
-        pending = {task for task in self._tasks if task is not asyncio.current_task()}
-        if pending:
-            _done, late = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
-            for task in late:
-                task.cancel()
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
         """discord.py answers a 429 by waiting and retrying; pause the destination too, so
@@ -219,7 +200,7 @@ class DiscordAdapter(PlatformAdapter):
         if not is_addressed(message, me) or not channel_allowed(message.channel, self._settings):
             return
         # Its own task: the gateway keeps reading while the reply streams.
-        self._spawn(self._answer(message, me))
+        self.in_flight.spawn(self._answer(message, me))
 
     async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
         text = strip_mentions(message.content, me)
@@ -277,9 +258,11 @@ class DiscordAdapter(PlatformAdapter):
         except discord.HTTPException as exc:  # expired meanwhile, or Discord is down
             log.warning("could not answer a slash command: %s", exc)
             return
-        task = asyncio.current_task()
-        if task is not None:  # discord.py runs each command in its own task; wait for it on stop
-            self._tasks.add(task)
+        # discord.py runs each command in its own task; stopping waits for it.
+        with self.in_flight.current():
+            await self._answer_interaction(interaction, work)
+
+    async def _answer_interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
         user = interaction.user
         permissions = interaction.permissions if interaction.guild_id is not None else None
         scope = scope_for(
@@ -298,28 +281,14 @@ class DiscordAdapter(PlatformAdapter):
             log.exception("a slash command in %s failed", scope.conversation_key)
         finally:
             self._webhook_destinations.pop(interaction.token, None)
-            if task is not None:
-                self._tasks.discard(task)
 
     async def _add_upload(
         self, scope: Scope, attachment: discord.Attachment, sink: ReplySink
     ) -> None:
-        docs = self._core.docs
-        try:
-            if docs is None:
-                raise InvalidRequest("documents are not available in this deployment")
-            # Refused (role, type, size) before a byte is downloaded.
-            docs.check_upload(scope, attachment.filename, attachment.size, attachment.content_type)
-            await sink.start()
-
-            async def progress(text: str) -> None:
-                await sink.tool_status("add_document", text)
-
-            data = await attachment.read()
-            reply = await docs.add_upload(
-                scope, attachment.filename, data, attachment.content_type, progress=progress
-            )
-        except Exception as exc:
-            await sink.fail(describe_failure(exc, f"an upload in {scope.conversation_key}"))
-            return
-        await send_text(sink, reply)
+        upload = Upload(
+            filename=attachment.filename,
+            size_bytes=attachment.size,
+            content_type=attachment.content_type,
+            download=attachment.read,
+        )
+        await add_upload(self._core.docs, scope, upload, sink)

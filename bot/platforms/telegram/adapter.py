@@ -26,9 +26,9 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
-from bot.platforms.base import BotCore, PlatformAdapter
+from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.telegram.config import TelegramSettings
-from bot.platforms.telegram.documents import DocumentUploads
+from bot.platforms.telegram.documents import telegram_upload
 from bot.platforms.telegram.roles import Roles
 from bot.platforms.telegram.routing import Request, is_private, read_request, thread_of
 from bot.platforms.telegram.transport import (
@@ -39,6 +39,7 @@ from bot.platforms.telegram.transport import (
 )
 from bot.reply_sink import send_text
 from bot.scope import Role, Scope
+from bot.uploads import add_upload
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ class TelegramAdapter(PlatformAdapter):
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
-        self._uploads = DocumentUploads(bot, core.docs, settings.download_limit_bytes)
-        self._in_flight: set[asyncio.Task[object]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.in_flight = InFlight()
         self.ready = asyncio.Event()  # set once updates are being received
 
     def _build_application(self) -> TelegramApplication:
@@ -167,7 +165,7 @@ class TelegramAdapter(PlatformAdapter):
                 await updater.stop()
             except Exception:  # a failed poll must not keep the replies from finishing
                 log.exception("stopping Telegram updates failed")
-        await self._finish_in_flight()
+        await self.in_flight.finish(self._settings.shutdown_grace_s)
         if application.running:
             await application.stop()
 
@@ -197,18 +195,6 @@ class TelegramAdapter(PlatformAdapter):
         except TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not register the command menu: %s", exc)
 
-    async def _finish_in_flight(self) -> None:
-        """Give replies in flight (already told to wrap up) a bounded time to deliver."""
-        pending = {task for task in self._in_flight if not task.done()}
-        if not pending:
-            return
-        _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning("%d Telegram replies did not finish delivering in time", len(late))
-            await asyncio.wait(late, timeout=1.0)
-
     # -- updates ----------------------------------------------------------------------
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("Telegram update failed: %r", context.error)
@@ -217,23 +203,11 @@ class TelegramAdapter(PlatformAdapter):
         message = update.message
         if message is None:
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            self._idle.clear()
-        try:
-            await self._serve(message)
-        except Exception:  # one bad update must not disturb the others
-            log.exception("handling a Telegram message failed")
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
-                if not self._in_flight:
-                    self._idle.set()
-
-    async def drained(self) -> None:
-        """Return once no message is being handled (every reply so far is delivered)."""
-        await self._idle.wait()
+        with self.in_flight.current():
+            try:
+                await self._serve(message)
+            except Exception:  # one bad update must not disturb the others
+                log.exception("handling a Telegram message failed")
 
     async def _serve(self, message: Message) -> None:
         bot = self.application.bot
@@ -243,7 +217,8 @@ class TelegramAdapter(PlatformAdapter):
         reply = self._reply(message)
         if request.document is not None:
             scope = await self._scope(message, need_role=True)
-            await self._uploads.add(scope, request.document, reply)
+            upload = telegram_upload(bot, request.document, self._settings.download_limit_bytes)
+            await add_upload(self._core.docs, scope, upload, reply)
         elif request.command in (None, "/ask"):
             await self._chat(message, request, reply)
         else:

@@ -35,9 +35,7 @@ class Running:
 
     async def settled(self) -> None:
         """Wait until every reply in flight is complete (its conversation free again)."""
-        async with asyncio.timeout(60):
-            while self.adapter.in_flight:
-                await asyncio.wait(self.adapter.in_flight)
+        await asyncio.wait_for(self.adapter.in_flight.drained(), 60)
 
     async def replied(self, fake: FakeDiscord, channel: int) -> None:
         """Wait until the bot has answered in `channel` and finished doing so."""

@@ -26,8 +26,7 @@ async def test_the_real_model_answers_a_mention(fake: FakeDiscord, tmp_path: Pat
         await fake.wait_for(lambda: bool(fake.identifies), within_s=60)
         await fake.message(f"<@{BOT_ID}> What is the capital of France?", mentions_bot=True)
         await fake.wait_for(lambda: bool(fake.channel_messages(GENERAL)), within_s=120)
-        while adapter.in_flight:
-            await asyncio.wait(adapter.in_flight, timeout=120)
+        await asyncio.wait_for(adapter.in_flight.drained(), 120)
         [reply] = fake.texts(GENERAL)
         assert reply.strip() and "⚠️" not in reply
         assert no_mentions_anywhere(fake)

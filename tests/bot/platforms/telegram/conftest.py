@@ -82,7 +82,7 @@ class Telegram:
     async def reply_saying(self, chat: Json, text: str, *, thread_id: int | None = None) -> Sent:
         """Wait for a reply containing `text`, then for every reply to be complete."""
         sent = await self.reply_where(chat, lambda s: text in s.text, thread_id=thread_id)
-        await asyncio.wait_for(self.adapter.drained(), 20)
+        await asyncio.wait_for(self.adapter.in_flight.drained(), 20)
         return sent
 
 

@@ -38,7 +38,7 @@ async def test_the_real_model_answers_a_private_chat(tmp_path: Path, api: FakeBo
             greeting = "Hi! Please greet me back in one short sentence."
             api.push(api.message(private_chat(ann), ann, greeting))
             await api.wait_for(lambda: bool(api.sent), 240)
-            await asyncio.wait_for(adapter.drained(), 240)
+            await asyncio.wait_for(adapter.in_flight.drained(), 240)
         finally:
             stopping.set()
             await app.chat.shutdown()

@@ -127,7 +127,7 @@ async def test_emoji_are_measured_in_utf16_units(
     telegram.say(group, telegram.person(), "/ask smile")
 
     await telegram.reply_where(group, lambda s: s.text.count("😀") > 0)
-    await telegram.adapter.drained()
+    await telegram.adapter.in_flight.drained()
 
     sent = telegram.api.sent_to(group["id"])
     assert len(sent) >= 2
