@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Generic
 
 from bot.delivery.pacing import CallWindow, Clock
@@ -63,6 +64,16 @@ def status_line(name: str, detail: str) -> str:
     return f"_{verb}: {detail}_" if detail else f"_{verb}…_"
 
 
+@dataclass
+class _Message(Generic[Handle]):
+    """One message of the reply as the platform shows it now."""
+
+    handle: Handle
+    text: str
+    plain: bool  # the platform refused its formatting: it is sent without
+    updated_at: float
+
+
 class StreamingReply(ReplySink, Generic[Handle]):
     def __init__(self, transport: Transport[Handle], window: CallWindow, clock: Clock) -> None:
         self._transport = transport
@@ -74,10 +85,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._ending: str | None = None  # set by finish/fail: the reply is complete
         self._changed = asyncio.Event()
         self._ended = asyncio.Event()
-        self._handles: list[Handle] = []
-        self._shown: list[str] = []  # the text each message shows now
-        self._plain: list[bool] = []  # messages the platform refused to format
-        self._updated_at: list[float] = []
+        self._messages: list[_Message[Handle]] = []
         self._draft_shown = ""
         self._draft_at = float("-inf")
         self._gone = False
@@ -112,19 +120,11 @@ class StreamingReply(ReplySink, Generic[Handle]):
         ending = f"\n\n⚠️ {message}" if self._text else f"⚠️ {message}"
         await self._end(ending)
 
-    # -- what is shown ------------------------------------------------------------------
-    @property
-    def text(self) -> str:
-        """The reply's text so far (without status line or ending)."""
-        return self._text
-
     @property
     def abandoned(self) -> bool:
         return self._gone
 
-    @property
-    def messages(self) -> list[Handle]:
-        return list(self._handles)
+    # -- what is shown ------------------------------------------------------------------
 
     def _display(self) -> str:
         if self._ending is not None:
@@ -134,7 +134,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
             return f"{self._text}\n\n{self._status}" if self._text.strip() else self._status
         return self._text
 
-    def pieces(self, text: str) -> list[str]:
+    def _pieces(self, text: str) -> list[str]:
         """`text` cut into messages that fit, as the platform measures them."""
         limit = self._limits.max_length
         fitted: list[str] = []
@@ -235,16 +235,17 @@ class StreamingReply(ReplySink, Generic[Handle]):
     async def _update(self, *, final: bool) -> float:
         """Bring the messages closer to the current state. Returns 0 when they show it, or
         the seconds to wait before trying again."""
-        pieces = self.pieces(self._display())
-        if final and len(self._shown) > len(pieces):
-            pieces += [LEFTOVER] * (len(self._shown) - len(pieces))
+        pieces = self._pieces(self._display())
+        sent = len(self._messages)
+        if final and sent > len(pieces):
+            pieces += [LEFTOVER] * (sent - len(pieces))
         drafting = self._transport.supports_drafts and not final
         for index, piece in enumerate(pieces):
             if self._gone:
                 return 0.0
-            if index < len(self._shown) and self._shown[index] == piece:
+            if index < len(self._messages) and self._messages[index].text == piece:
                 continue
-            if drafting and index == len(pieces) - 1 and index >= len(self._shown):
+            if drafting and index == len(pieces) - 1 and index >= len(self._messages):
                 return await self._update_draft(piece)
             wait = self._wait_before(index, final)
             if wait > 0:
@@ -255,8 +256,8 @@ class StreamingReply(ReplySink, Generic[Handle]):
 
     def _wait_before(self, index: int, final: bool) -> float:
         """Seconds before message `index` may be sent or edited (0: now, call recorded)."""
-        if index < len(self._updated_at):
-            since = self._clock.now() - self._updated_at[index]
+        if index < len(self._messages):
+            since = self._clock.now() - self._messages[index].updated_at
             if since < self._limits.edit_interval_s:
                 return self._limits.edit_interval_s - since
         keep_free = 0 if final else self._limits.reserve_for_final
@@ -288,14 +289,15 @@ class StreamingReply(ReplySink, Generic[Handle]):
 
     async def _show(self, index: int, piece: str) -> bool:
         """Send or edit message `index` to show `piece`; False when asked to retry later."""
-        plain = index < len(self._plain) and self._plain[index]
+        shown = self._messages[index] if index < len(self._messages) else None
+        plain = shown is not None and shown.plain
         try:
             try:
-                await self._call(index, piece, plain)
+                handle = await self._call(shown, piece, plain)
             except FormattingRejected:
                 log.info("formatting rejected; sending message %d as plain text", index)
                 plain = True
-                await self._call(index, piece, plain)
+                handle = await self._call(shown, piece, plain)
         except RetryLater as exc:
             self._window.pause(exc.retry_after_s)
             return False
@@ -303,22 +305,20 @@ class StreamingReply(ReplySink, Generic[Handle]):
             log.info("destination gone; the rest of this reply cannot be delivered")
             self._gone = True
             return True
-        now = self._clock.now()
-        if index < len(self._shown):
-            self._shown[index], self._plain[index], self._updated_at[index] = piece, plain, now
+        message = _Message(handle, piece, plain, self._clock.now())
+        if shown is None:
+            self._messages.append(message)
         else:
-            self._shown.append(piece)
-            self._plain.append(plain)
-            self._updated_at.append(now)
+            self._messages[index] = message
         return True
 
-    async def _call(self, index: int, piece: str, plain: bool) -> None:
+    async def _call(self, shown: _Message[Handle] | None, piece: str, plain: bool) -> Handle:
+        """Edit `shown` to `piece`, or send `piece` as a new message; the message's handle."""
         self._calls += 1
-        if index < len(self._handles):
+        if shown is not None:
             try:
-                await self._transport.edit(self._handles[index], piece, plain=plain)
-                return
+                await self._transport.edit(shown.handle, piece, plain=plain)
+                return shown.handle
             except MessageGone:  # deleted by someone: post the text again
-                self._handles[index] = await self._transport.send(piece, plain=plain)
-                return
-        self._handles.append(await self._transport.send(piece, plain=plain))
+                pass
+        return await self._transport.send(piece, plain=plain)
