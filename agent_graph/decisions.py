@@ -122,15 +122,14 @@ def _failure_reason(result: ToolMessage) -> str:
 
 def answer_without_model(messages: Sequence[BaseMessage]) -> AIMessage | None:
     """The answer, when the agent's own call has just returned and its result decides it:
-    the calculator's line when that is the whole answer, or the tool's failure."""
+    the calculator's line when that is the whole answer, or the tool's failure (a failed
+    search that `from_memory_note` covers is the caller's to check first)."""
     decision = agent_decision(messages)
     last = messages[-1] if messages else None
     if decision is None or not isinstance(last, ToolMessage):
         return None
     question = next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
     if last.status == "error":
-        if from_memory_note(messages) is not None:
-            return None  # the model answers, after a note saying the search failed
         call = decision.tool_calls[0]
         reason = _failure_reason(last)
         expression = str(call["args"].get("expression", "that"))

@@ -216,10 +216,12 @@ def build_graph(
         stored: list[BaseMessage] = list(state["messages"])
         drop = overflow(stored, max_stored_messages)
         removals = [RemoveMessage(id=message.id) for message in drop if message.id]
+        note: str | None = None
         if stored and isinstance(stored[-1], HumanMessage):
             decided = await decide(stored[-1], offered, context, mode)
         else:
-            decided = answer_without_model(stored)
+            note = from_memory_note(stored)
+            decided = None if note is not None else answer_without_model(stored)
         if decided is not None:
             if not decided.tool_calls:
                 get_stream_writer()(TextDelta(decided.text))
@@ -228,20 +230,8 @@ def build_graph(
         system_prompt = str(settings.get("system_prompt", ""))
         sampling = settings.get("sampling", {})
         decision = agent_decision(stored)
-        note = from_memory_note(stored)
         if note is not None:
-            # The search the router tried failed; the question is general, so the model
-            # answers it from what it knows, after a note that says so.
-            get_stream_writer()(TextDelta(note))
-            asked = [
-                m
-                for m in history
-                if not isinstance(m, ToolMessage)
-                and not (isinstance(m, AIMessage) and m.tool_calls)
-            ]
-            prompt = [SystemMessage(system_prompt), *asked]
-            response = _without_calls(await _generate(model, prompt, config, **sampling))
-            response = AIMessage(note + response.text)
+            response = await answer_from_memory(note, history, system_prompt, config, sampling)
         elif decision is not None:
             # The agent's call has its result: the model answers from it, with no tool
             # on offer (tool guidance without a tool makes small models write calls as text).
@@ -258,6 +248,27 @@ def build_graph(
             prompt = [SystemMessage(system_prompt), *history]
             response = _without_calls(await _generate(model, prompt, config, **sampling))
         return {"messages": [*removals, response]}
+
+    async def answer_from_memory(
+        note: str,
+        history: list[BaseMessage],
+        system_prompt: str,
+        config: RunnableConfig,
+        sampling: dict[str, Any],
+    ) -> AIMessage:
+        """The search the router tried failed and the question is general: the model
+        answers from what it knows, after `note`, which says so. The failed call and its
+        error are left out of the prompt (a small model would only repeat them)."""
+        get_stream_writer()(TextDelta(note))
+        asked = [
+            message
+            for message in history
+            if not isinstance(message, ToolMessage)
+            and not (isinstance(message, AIMessage) and message.tool_calls)
+        ]
+        prompt = [SystemMessage(system_prompt), *asked]
+        response = _without_calls(await _generate(model, prompt, config, **sampling))
+        return AIMessage(note + response.text)
 
     async def answer_from_tool(
         prompt: list[BaseMessage],
