@@ -43,8 +43,7 @@ from psycopg_pool import AsyncConnectionPool  # noqa: E402
 from benchmarks.text_vectors import sentence_vectors  # noqa: E402
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument  # noqa: E402
 from storage.documents.pgvector_store import (  # noqa: E402
-    _EXACT_SEARCH_SQL,
-    _SEARCH_SQL,
+    search_sql,
     vector_literal,
 )
 from storage.embedded_postgres import EmbeddedPostgres  # noqa: E402
@@ -224,7 +223,7 @@ async def timed_queries(
             started = time.perf_counter()
             await (
                 await conn.execute(
-                    _EXACT_SEARCH_SQL if exact_order else _SEARCH_SQL,
+                    search_sql(exact=exact_order),
                     {
                         "scope": scope,
                         "vector": literal,

@@ -112,10 +112,6 @@ def search_sql(languages: Sequence[str] = LANGUAGES, *, exact: bool = False) -> 
     return _SEARCH_TEMPLATE.format(order=order, rrf_k=RRF_K, query=_text_query(languages))
 
 
-_SEARCH_SQL = search_sql()
-_EXACT_SEARCH_SQL = search_sql(exact=True)
-
-
 def vector_literal(vector: Sequence[float] | np.ndarray[Any, Any]) -> str:
     """pgvector's text form; sent as text so no per-connection type registration is needed."""
     return "[" + ",".join(f"{float(value):.7g}" for value in vector) + "]"

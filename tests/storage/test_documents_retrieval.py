@@ -14,7 +14,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
-from storage.documents.pgvector_store import _EXACT_SEARCH_SQL, _SEARCH_SQL, vector_literal
+from storage.documents.pgvector_store import search_sql, vector_literal
 
 CORPUS = {
     "Server rules": "Be kind to other members. No spam, no advertising of other servers, "
@@ -114,5 +114,5 @@ async def _plan(pool: AsyncConnectionPool, sql: str) -> str:
 async def test_small_scopes_are_ranked_exactly_not_by_the_hnsw_index(
     pg_pool: AsyncConnectionPool,
 ) -> None:
-    assert "document_chunks_embedding" in await _plan(pg_pool, _SEARCH_SQL)
-    assert "document_chunks_embedding" not in await _plan(pg_pool, _EXACT_SEARCH_SQL)
+    assert "document_chunks_embedding" in await _plan(pg_pool, search_sql())
+    assert "document_chunks_embedding" not in await _plan(pg_pool, search_sql(exact=True))
