@@ -7,16 +7,9 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.platforms.env_values import split_list
+
 PUBLIC_API_URL = "https://discord.com/api/v10"
-
-
-def _split_list(value: object) -> object:
-    # "123, 456" reads more naturally in an env file than a JSON list.
-    if isinstance(value, str):
-        return [part for part in value.strip("[] ").replace(",", " ").split() if part]
-    if isinstance(value, int):
-        return [value]
-    return value
 
 
 class DiscordSettings(BaseSettings):
@@ -54,4 +47,4 @@ class DiscordSettings(BaseSettings):
     @field_validator("channels", "admin_roles", "operators", mode="before")
     @classmethod
     def _parse_list(cls, value: object) -> object:
-        return _split_list(value)
+        return split_list(value)

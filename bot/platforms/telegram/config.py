@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.platforms.env_values import split_list
+
 # The public Bot API serves downloads of at most 20 MB; a self-hosted Bot API server
 # (`BOT_TELEGRAM_BASE_URL`) has no such limit.
 PUBLIC_API_URL = "https://api.telegram.org/bot"
@@ -60,12 +62,7 @@ class TelegramSettings(BaseSettings):
     @field_validator("operators", mode="before")
     @classmethod
     def _parse_operators(cls, value: object) -> object:
-        # "123, 456" reads more naturally in an env file than a JSON list.
-        if isinstance(value, str):
-            return [int(part) for part in value.strip("[] ").replace(",", " ").split()]
-        if isinstance(value, int):
-            return [value]
-        return value
+        return split_list(value)
 
     @property
     def self_hosted(self) -> bool:
