@@ -24,16 +24,11 @@ from pydantic import Field
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
-from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
-from bot.config import SamplingDefaults
 from bot.platforms.base import BotCore
 from bot.reply_sink import ReplySink
 from bot.scope import Scope
-from storage.conversation_lock import ConversationLocks
 from storage.embedded_redis import EmbeddedRedis
-from storage.quotas import RateLimiter
-from storage.settings_store import RedisSettingsStore
 from tests.fakes import ScriptedChatModel
 
 Result = TypeVar("Result")
@@ -119,14 +114,10 @@ def timed_core(
     """A core answering each question in `answers` word by word, with quotas out of the
     way (the benchmarks measure the adapters, not the limits)."""
     model = KeyedModel(token_delay_s=token_delay_s, answers=answers)
-    chat = TimedChat(
-        agent=Agent(model, AsyncRedisSaver(client=raw)),
-        settings=SettingsService(
-            RedisSettingsStore(redis), ChatSettings.from_defaults(SamplingDefaults())
-        ),
-        limiter=RateLimiter(redis),
-        locks=ConversationLocks(redis),
-        limits=ServiceLimits(user_requests_per_minute=100_000, scope_requests_per_minute=100_000),
+    chat = TimedChat.on_redis(
+        Agent(model, AsyncRedisSaver(client=raw)),
+        redis,
+        ServiceLimits(user_requests_per_minute=100_000, scope_requests_per_minute=100_000),
     )
     chat.agent_s = {}
     chat.answered = {}

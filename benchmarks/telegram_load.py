@@ -125,7 +125,7 @@ async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> R
 
     started = time.monotonic()
     await asyncio.gather(*(ask_in(chat) for chat in chats))
-    await asyncio.wait_for(adapter.drained(), 120)
+    await asyncio.wait_for(adapter.in_flight.drained(), 120)
     result = Result(elapsed_s=time.monotonic() - started)
     final = {s.text: s for s in api.sent}
     for question, answer in answers.items():

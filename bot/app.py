@@ -21,7 +21,7 @@ from agent_graph.tools.duckduckgo import DuckDuckGoBackend
 from agent_graph.tools.searxng import SearxngBackend
 from agent_graph.tools.web_search import SearchBackend
 from bot.chat_service import ChatService, ServiceLimits
-from bot.chat_settings import ChatSettings, SettingsService
+from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.docs_commands import DocsCommands
@@ -32,14 +32,11 @@ from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
 from inference.model_files import read_chat_template, resolve_model_path
-from storage.conversation_lock import ConversationLocks
 from storage.datadir import ensure_writable_dir
 from storage.documents import MiniLMEmbedder, PgDocumentStore, RecentEmbeddings
 from storage.documents.embedder import LazyEmbedder
 from storage.postgres import open_pool
-from storage.quotas import RateLimiter
 from storage.redis_conn import open_redis
-from storage.settings_store import RedisSettingsStore
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +116,8 @@ class App:
                 if settings.searxng_url
                 else DuckDuckGoBackend()
             )
-        locks = ConversationLocks(self.redis)
-        self.chat = ChatService(
-            agent=Agent(
+        self.chat = ChatService.on_redis(
+            Agent(
                 model,
                 checkpointer,
                 search_backend=search,
@@ -129,17 +125,14 @@ class App:
                 embedder=embedder,
                 detect_arithmetic=settings.arithmetic_detection,
             ),
-            settings=SettingsService(
-                RedisSettingsStore(self.redis), ChatSettings.from_defaults(settings.sampling)
-            ),
-            limiter=RateLimiter(self.redis),
-            locks=locks,
-            limits=ServiceLimits(
+            self.redis,
+            ServiceLimits(
                 max_message_chars=settings.max_message_chars,
                 user_requests_per_minute=settings.user_requests_per_minute,
                 scope_requests_per_minute=settings.scope_requests_per_minute,
                 context_tokens=settings.context_size,
             ),
+            ChatSettings.from_defaults(settings.sampling),
         )
         docs = DocsCommands(
             self.documents,
@@ -150,5 +143,7 @@ class App:
         # The router's examples are embedded while the rest starts, not on the first message.
         warm_up = asyncio.create_task(self.chat.agent.router.prepare())
         self._stack.callback(warm_up.cancel)
-        self.commands = CommandHandler(self.chat, docs=docs, stats=BotStats(self.inference, locks))
+        self.commands = CommandHandler(
+            self.chat, docs=docs, stats=BotStats(self.inference, self.chat.locks)
+        )
         self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs)

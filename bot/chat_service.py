@@ -12,15 +12,20 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
+from typing import Self
+
+import redis.asyncio as aioredis
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
 from bot.chat_settings import ChatSettings, SettingsService
+from bot.config import SamplingDefaults
 from bot.errors import ConversationBusy, GenerationFailed, InvalidRequest, RateLimited
 from bot.failures import describe_failure
 from bot.reply_sink import ReplySink
 from bot.scope import Scope
 from storage.conversation_lock import ConversationLocks, Lease
 from storage.quotas import RateLimiter
+from storage.settings_store import RedisSettingsStore
 
 # How often a running generation checks for a /cancel from another process and
 # refreshes its conversation lease.
@@ -69,6 +74,31 @@ class ChatService:
         # Users told to slow down, until when (monotonic): a burst gets one answer, not one
         # per message.
         self._slowed: dict[str, float] = {}
+
+    @classmethod
+    def on_redis(
+        cls,
+        agent: Agent,
+        redis: aioredis.Redis,
+        limits: ServiceLimits,
+        defaults: ChatSettings | None = None,
+    ) -> Self:
+        """The service with its settings, quotas and conversation locks in `redis`
+        (`defaults`: the configured sampling defaults, else the built-in ones)."""
+        return cls(
+            agent=agent,
+            settings=SettingsService(
+                RedisSettingsStore(redis),
+                defaults or ChatSettings.from_defaults(SamplingDefaults()),
+            ),
+            limiter=RateLimiter(redis),
+            locks=ConversationLocks(redis),
+            limits=limits,
+        )
+
+    @property
+    def locks(self) -> ConversationLocks:
+        return self._locks
 
     # -- chat ------------------------------------------------------------------------
     async def chat(self, scope: Scope, text: str, sink: ReplySink) -> None:

@@ -12,17 +12,13 @@ from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
-from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
-from bot.config import SamplingDefaults
 from bot.failures import STORAGE_DOWN
 from bot.scope import Role, Scope
 from bot.stats import BotStats
 from inference.client import InferenceClient
 from inference.errors import PoolUnavailable
 from storage.conversation_lock import ConversationLocks
-from storage.quotas import RateLimiter
-from storage.settings_store import RedisSettingsStore
 from tests.fakes import RecordingSink, ScriptedChatModel
 
 ALICE = Scope(platform="discord", server_id="g1", channel_id="c1", user_id="alice")
@@ -40,13 +36,10 @@ async def service(
     redis_client: aioredis.Redis, redis_url: str, model: ScriptedChatModel
 ) -> AsyncIterator[ChatService]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
-    yield ChatService(
-        agent=Agent(model, AsyncRedisSaver(client=raw)),
-        settings=SettingsService(RedisSettingsStore(redis_client), defaults),
-        limiter=RateLimiter(redis_client),
-        locks=ConversationLocks(redis_client),
-        limits=ServiceLimits(max_message_chars=1000, user_requests_per_minute=3),
+    yield ChatService.on_redis(
+        Agent(model, AsyncRedisSaver(client=raw)),
+        redis_client,
+        ServiceLimits(max_message_chars=1000, user_requests_per_minute=3),
     )
     await raw.aclose()
 
@@ -217,13 +210,8 @@ async def test_model_failures_are_reported_and_service_goes_on(service, model) -
 
 async def test_storage_outage_is_reported_and_does_not_crash(tmp_path, model) -> None:
     dead = aioredis.from_url(f"unix://{tmp_path}/gone.sock", decode_responses=True)
-    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
-    service = ChatService(
-        agent=Agent(model, AsyncRedisSaver(client=dead)),
-        settings=SettingsService(RedisSettingsStore(dead), defaults),
-        limiter=RateLimiter(dead),
-        locks=ConversationLocks(dead),
-        limits=ServiceLimits(),
+    service = ChatService.on_redis(
+        Agent(model, AsyncRedisSaver(client=dead)), dead, ServiceLimits()
     )
     chat = await ask(service, ALICE, "hello?")
     assert chat.failure == STORAGE_DOWN

@@ -14,13 +14,8 @@ from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
-from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
-from bot.config import SamplingDefaults
 from bot.scope import Scope
-from storage.conversation_lock import ConversationLocks
-from storage.quotas import RateLimiter
-from storage.settings_store import RedisSettingsStore
 from tests.fakes import FakePassage, InMemoryDocuments, RecordingSink, ScriptedChatModel
 
 ALICE = Scope(platform="discord", server_id="g1", channel_id="c1", user_id="alice")
@@ -33,14 +28,11 @@ async def parts(
     raw = aioredis.from_url(redis_url, decode_responses=False)
     model = ScriptedChatModel()
     documents = InMemoryDocuments({"discord:g1": [FakePassage(1, "Rules", 2, "be kind always")]})
-    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
     yield (
-        ChatService(
-            agent=Agent(model, AsyncRedisSaver(client=raw), document_search=documents),
-            settings=SettingsService(RedisSettingsStore(redis_client), defaults),
-            limiter=RateLimiter(redis_client),
-            locks=ConversationLocks(redis_client),
-            limits=ServiceLimits(),
+        ChatService.on_redis(
+            Agent(model, AsyncRedisSaver(client=raw), document_search=documents),
+            redis_client,
+            ServiceLimits(),
         ),
         model,
         documents,

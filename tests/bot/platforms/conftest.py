@@ -12,15 +12,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
-from bot.chat_settings import ChatSettings, SettingsService
 from bot.commands import CommandHandler
-from bot.config import SamplingDefaults
 from bot.docs_commands import DocsCommands
 from bot.platforms.base import BotCore
-from storage.conversation_lock import ConversationLocks
 from storage.documents import MiniLMEmbedder, PgDocumentStore
-from storage.quotas import RateLimiter
-from storage.settings_store import RedisSettingsStore
 from tests.fakes import ScriptedChatModel
 
 
@@ -45,14 +40,7 @@ async def core(
     limits: ServiceLimits,
 ) -> AsyncIterator[BotCore]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    defaults = ChatSettings.from_defaults(SamplingDefaults.model_validate({}))
-    chat = ChatService(
-        agent=Agent(model, AsyncRedisSaver(client=raw)),
-        settings=SettingsService(RedisSettingsStore(redis_client), defaults),
-        limiter=RateLimiter(redis_client),
-        locks=ConversationLocks(redis_client),
-        limits=limits,
-    )
+    chat = ChatService.on_redis(Agent(model, AsyncRedisSaver(client=raw)), redis_client, limits)
     docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
     await raw.aclose()
