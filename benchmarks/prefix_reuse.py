@@ -9,7 +9,7 @@ conversation took the sequence in between: the worker saved the conversation's s
 host RAM (`--host-cache-mb`) and restores it. Measured on the batching engine itself (no Redis),
 as the median of several runs.
 
-    python benchmarks/prefix_reuse.py [--runs 5]
+    python benchmarks/prefix_reuse.py [--runs 5] [--gpu-layers -1]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +69,20 @@ def first_token_s(runner: ModelRunner, job: str, messages: list[dict[str, str]])
             return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--model", type=Path, default=None)
-    args = parser.parse_args()
-    model = resolve_model_path(args.model, setting="--model")
+@dataclass
+class PrefixTimes:
+    """Medians, in seconds, of the time to turn 10's first token."""
+
+    prompt_tokens: int
+    cold: float
+    warm: float
+    restored: float
+
+
+def measure(model: Path, runs: int, gpu_layers: int = 0) -> PrefixTimes:
     runner = ModelRunner(
-        BackendConfig(model_path=model, slots=1, ctx_per_slot=4096), host_cache_mb=256
+        BackendConfig(model_path=model, slots=1, ctx_per_slot=4096, gpu_layers=gpu_layers),
+        host_cache_mb=256,
     )
     other = [
         {"role": "system", "content": "You answer questions about astronomy, briefly."},
@@ -84,7 +91,7 @@ def main() -> None:
     turn_9 = conversation(9)[:-1]  # ends with the ninth question
     cold, warm, restored = [], [], []
     history_tokens = 0
-    for run in range(args.runs):
+    for run in range(runs):
         # Turn 9 is answered on this sequence; then turn 10 arrives.
         runner.engine.clear_idle_caches()
         runner.engine.clear_host_cache()
@@ -106,9 +113,21 @@ def main() -> None:
         runner.engine.clear_idle_caches()  # an empty cache: no reuse possible
         runner.engine.clear_host_cache()
         cold.append(first_token_s(runner, f"cold-{run}", turn_10))
-    cold_s, warm_s = statistics.median(cold), statistics.median(warm)
-    restored_s = statistics.median(restored)
-    print(f"model: {model.name}; turn 10 prompt: {history_tokens} tokens; {args.runs} runs\n")
+    runner.close()
+    median = statistics.median
+    return PrefixTimes(history_tokens, median(cold), median(warm), median(restored))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--gpu-layers", type=int, default=0, help="-1: all")
+    args = parser.parse_args()
+    model = resolve_model_path(args.model, setting="--model")
+    times = measure(model, args.runs, args.gpu_layers)
+    cold_s, warm_s, restored_s = times.cold, times.warm, times.restored
+    print(f"model: {model.name}; turn 10 prompt: {times.prompt_tokens} tokens; {args.runs} runs\n")
     print("| prefix reuse | time to first token (s) | ratio |")
     print("| --- | --- | --- |")
     print(f"| without | {cold_s:.3f} | 1.00 |")
