@@ -253,6 +253,19 @@ def cmake_args(gpu: bool) -> list[str]:
     return args
 
 
+def unpack_sources(only: str = "") -> Path:
+    """The carried llama-cpp-python tree, unpacked into .gpu-bench/src (all of it, or the
+    members whose path contains `only`)."""
+    (archive,) = CARRY.glob("llama_cpp_python-*.tar.xz")
+    sources = WORK / "src"
+    shutil.rmtree(sources, ignore_errors=True)
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if only in m.name]
+        tar.extractall(sources, members=members, filter="data")
+    (tree,) = sources.iterdir()
+    return tree
+
+
 def build_llama(site: Path, build_dir: Path, gpu: bool) -> Path:
     """Build llama-cpp-python (into `site`) and llama-server in one CMake build; returns
     the server binary. Skipped when this build already ran with the same options."""
@@ -265,11 +278,7 @@ def build_llama(site: Path, build_dir: Path, gpu: bool) -> Path:
             (site / "llama_cpp").exists():  # fmt: skip
         log(f"reusing the build in {build_dir.relative_to(ROOT)}")
         return server
-    sources = WORK / "src"
-    shutil.rmtree(sources, ignore_errors=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(sources, filter="data")
-    (tree,) = sources.iterdir()
+    tree = unpack_sources()
     env = {**os.environ, "CMAKE_ARGS": " ".join(args),
            "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 2)}  # fmt: skip
     command = [
@@ -296,7 +305,9 @@ def make_model(site: Path) -> Path:
     if dest.exists() and dest.stat().st_size == info["file_bytes"]:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    (gguf_py,) = (WORK / "src").glob("*/vendor/llama.cpp/gguf-py")
+    gguf_py = next((WORK / "src").glob("*/vendor/llama.cpp/gguf-py"), None)
+    if gguf_py is None:  # a restored build: the sources were not unpacked
+        gguf_py = unpack_sources(only="/vendor/llama.cpp/gguf-py/") / "vendor/llama.cpp/gguf-py"
     sys.path[:0] = [str(gguf_py), str(HERE)]
     from random_gguf import write_random_model
 
@@ -307,10 +318,14 @@ def make_model(site: Path) -> Path:
 
 def save_build(site: Path, build_dir: Path, out: Path) -> None:
     """Pack the build into $OUT in parts of at most 15 MiB, so that a later machine can
-    skip the build: put the parts in .gpu-bench/carry/prebuilt/ and carry it."""
+    skip the build: put the parts in .gpu-bench/carry/prebuilt/ and carry it. The shared
+    libraries go once (the server's copies); `restore_build` puts them back in both places."""
     packed = WORK / "prebuilt.tar.xz"
-    with tarfile.open(packed, "w:xz", preset=3) as tar:
-        tar.add(site / "llama_cpp", arcname="site/llama_cpp")
+    package = site / "llama_cpp"
+    with tarfile.open(packed, "w:xz", preset=1) as tar:
+        tar.add(
+            package, arcname="site/llama_cpp", filter=lambda m: None if "/lib/" in m.name else m
+        )
         tar.add(build_dir / "bin", arcname="build/bin")
         tar.add(build_dir / "gpu-bench.stamp", arcname="build/gpu-bench.stamp")
     data = packed.read_bytes()
@@ -334,6 +349,12 @@ def restore_build(site: Path, build_dir: Path) -> bool:
         tar.extractall(scratch, filter="tar")  # keeps the libraries' symbolic links
     shutil.copytree(scratch / "site" / "llama_cpp", site / "llama_cpp", dirs_exist_ok=True)
     shutil.copytree(scratch / "build", build_dir, symlinks=True, dirs_exist_ok=True)
+    libraries = site / "llama_cpp" / "lib"
+    libraries.mkdir(exist_ok=True)
+    for library in (build_dir / "bin").glob("lib*.so*"):
+        shutil.copy2(library, libraries / library.name, follow_symlinks=False)
+    shutil.rmtree(scratch)
+    packed.unlink()
     return True
 
 

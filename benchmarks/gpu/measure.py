@@ -130,7 +130,8 @@ async def measure_levels(args: argparse.Namespace, redis_url: str) -> list[Level
             args.gpu_layers, args.contenders,
         )  # fmt: skip
         levels.append(Level(concurrency, results, time.perf_counter() - started))
-        print(f"done: {concurrency} concurrent in {levels[-1].seconds:.0f} s", file=sys.stderr)
+        # Each level's row as soon as it is measured: a run cut short keeps what it had.
+        print(throughput_table(levels[-1:], args.max_tokens)[-1], file=sys.stderr, flush=True)
     return levels
 
 
