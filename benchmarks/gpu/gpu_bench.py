@@ -39,6 +39,9 @@ WORK = ROOT / ".gpu-bench"
 CARRY = WORK / "carry"
 CARRY_LIMIT = 64 * 2**20
 CUDA_ARCH = "90"  # H100 / H200
+# A saved build must come back from the machine (64 MiB, 16 MiB a file, 8 files) and be
+# carried again beside everything else (64 MiB in all).
+SAVED_BUILD_LIMIT = 45 * 2**20
 
 # What the worker, the client and the benchmark import beyond the standard library and
 # what the GPU machine's image already has (numpy, httpx, pyyaml; see README.md).
@@ -330,6 +333,9 @@ def save_build(site: Path, build_dir: Path, out: Path) -> None:
         tar.add(build_dir / "gpu-bench.stamp", arcname="build/gpu-bench.stamp")
     data = packed.read_bytes()
     part = 15 * 2**20
+    if len(data) > SAVED_BUILD_LIMIT:
+        log(f"build packed to {len(data) / 2**20:.0f} MiB: too big to come back and be carried")
+        return
     for index in range(0, len(data), part):
         (out / f"prebuilt.tar.xz.{index // part:02d}").write_bytes(data[index : index + part])
     log(f"build packed: {len(data) / 2**20:.1f} MiB in {-(-len(data) // part)} part(s) in {out}")
