@@ -49,7 +49,12 @@ WHEELS = [
     "redis", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
     "typing-extensions", "diskcache", "prometheus-client", "jinja2", "markupsafe",
 ]  # fmt: skip
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+# Not installed here; pinned: the sampling profiler whose record says where a step goes.
+TOOLS = ["py-spy==0.4.3"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+    "manylinux_2_5_x86_64", "manylinux1_x86_64",
+]  # fmt: skip
 
 # Parts of the llama-cpp-python sdist that neither the build nor the benchmark reads.
 STRIP = [
@@ -150,7 +155,7 @@ def prepare_wheels(python_version: str) -> Path:
     dest = CARRY / "wheels" / tag
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    pins = [f"{name}=={installed_version(name)}" for name in WHEELS]
+    pins = [f"{name}=={installed_version(name)}" for name in WHEELS] + TOOLS
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     pip(sys.executable, "download", "--quiet", "--no-deps", "--only-binary=:all:",
         "--python-version", python_version, "--implementation", "cp", *platforms,
@@ -364,6 +369,39 @@ def restore_build(site: Path, build_dir: Path) -> bool:
     return True
 
 
+def start_profiler(site: Path, pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on the measurement and its child processes (the worker), sampling without
+    stopping them; None where py-spy is missing or refused (the measurement goes on)."""
+    py_spy = site / "bin" / "py-spy"
+    if not py_spy.exists():
+        log("no py-spy: no profile")
+        return None
+    command = [
+        str(py_spy), "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
+        "--rate", "50", "--format", "raw", "--output", str(out / "profile.txt"),
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def report_profile(profiler: subprocess.Popen[bytes], profile: Path) -> None:
+    try:
+        _, errors = profiler.communicate(timeout=30)  # it stops when the measurement ends
+    except subprocess.TimeoutExpired:
+        profiler.terminate()
+        _, errors = profiler.communicate()
+    if not profile.exists():
+        log(f"py-spy wrote no profile: {errors.decode(errors='replace')[-500:]}")
+        return
+    sys.path.insert(0, str(HERE))
+    from profile_summary import summarize
+
+    print(
+        "\n".join(
+            ["profile (py-spy, self and inclusive time):", *summarize(profile.read_text(), 12)]
+        )
+    )
+
+
 def checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
@@ -402,7 +440,12 @@ def run(args: argparse.Namespace) -> None:
     if args.out:
         command += ["--out", str(args.out / "results.md")]
     with step("measure"):
-        done = subprocess.run(command, env=env, cwd=ROOT)
+        measuring = subprocess.Popen(command, env=env, cwd=ROOT)
+        profiler = start_profiler(site, measuring.pid, args.out) if args.out else None
+        measuring.wait()
+        if profiler:
+            report_profile(profiler, args.out / "profile.txt")
+    done = measuring
     log(f"total {time.perf_counter() - started:.1f} s")
     if done.returncode:
         raise SystemExit(done.returncode)
