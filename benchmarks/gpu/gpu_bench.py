@@ -415,8 +415,6 @@ def run(args: argparse.Namespace) -> None:
     site, build_dir = WORK / f"site-{kind}", WORK / f"build-{kind}"
     site.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with step("install wheels"):
-        install_wheels(site)
     if restore_build(site, build_dir):
         log("restored the build carried in .gpu-bench/carry/prebuilt")
     with step("build llama-cpp-python + llama-server"):
@@ -425,6 +423,8 @@ def run(args: argparse.Namespace) -> None:
         build_s = time.perf_counter() - build_started
     if args.out and args.save_build:
         save_build(site, build_dir, args.out)
+    with step("install wheels"):  # after the build: its install replaces site/bin
+        install_wheels(site)
     with step("random-weight model"):
         model = make_model(site)
     log(f"model {model.name} sha256 {checksum(model)}")
@@ -438,6 +438,7 @@ def run(args: argparse.Namespace) -> None:
         sys.executable, str(HERE / "measure.py"), "--model", str(model),
         "--gpu-layers", "-1" if args.gpu else "0", "--max-tokens", str(args.max_tokens),
         "--rounds", str(args.rounds), "--prefix-runs", str(args.prefix_runs),
+        "--threads", str(args.threads),
         "--concurrency", *map(str, args.concurrency),
         "--setup", json.dumps({"build": kind, "build_s": round(build_s, 1)}),
     ]  # fmt: skip
@@ -469,6 +470,7 @@ def main() -> None:
     go.add_argument("--rounds", type=int, default=5)
     go.add_argument("--max-tokens", type=int, default=128)
     go.add_argument("--prefix-runs", type=int, default=5)
+    go.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads, all")
     go.add_argument("--out", type=Path, default=None, help="folder for results.md")
     go.add_argument("--save-build", action="store_true", help="pack the build into --out")
     args = parser.parse_args()
