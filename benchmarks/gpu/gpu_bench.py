@@ -331,14 +331,15 @@ def make_model(site: Path) -> Path:
 def save_build(site: Path, build_dir: Path, out: Path) -> None:
     """Pack the build into $OUT in parts of at most 15 MiB, so that a later machine can
     skip the build: put the parts in .gpu-bench/carry/prebuilt/ and carry it. The shared
-    libraries go once (the server's copies); `restore_build` puts them back in both places."""
+    libraries go once (the Python package's copies; `restore_build` copies them beside the
+    server, which finds them through LD_LIBRARY_PATH)."""
     packed = WORK / "prebuilt.tar.xz"
-    package = site / "llama_cpp"
+    package_libs = {item.name for item in (site / "llama_cpp" / "lib").iterdir()}
     with tarfile.open(packed, "w:xz", preset=1) as tar:
-        tar.add(
-            package, arcname="site/llama_cpp", filter=lambda m: None if "/lib/" in m.name else m
-        )
-        tar.add(build_dir / "bin", arcname="build/bin")
+        tar.add(site / "llama_cpp", arcname="site/llama_cpp")
+        for item in (build_dir / "bin").iterdir():
+            if item.name not in package_libs:
+                tar.add(item, arcname=f"build/bin/{item.name}")
         tar.add(build_dir / "gpu-bench.stamp", arcname="build/gpu-bench.stamp")
     data = packed.read_bytes()
     part = 15 * 2**20
@@ -364,10 +365,8 @@ def restore_build(site: Path, build_dir: Path) -> bool:
         tar.extractall(scratch, filter="tar")  # keeps the libraries' symbolic links
     shutil.copytree(scratch / "site" / "llama_cpp", site / "llama_cpp", dirs_exist_ok=True)
     shutil.copytree(scratch / "build", build_dir, symlinks=True, dirs_exist_ok=True)
-    libraries = site / "llama_cpp" / "lib"
-    libraries.mkdir(exist_ok=True)
-    for library in (build_dir / "bin").glob("lib*.so*"):
-        shutil.copy2(library, libraries / library.name, follow_symlinks=False)
+    for library in (site / "llama_cpp" / "lib").glob("lib*.so*"):
+        shutil.copy2(library, build_dir / "bin" / library.name, follow_symlinks=False)
     shutil.rmtree(scratch)
     packed.unlink()
     return True
@@ -432,6 +431,11 @@ def run(args: argparse.Namespace) -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
         "LLAMA_SERVER": str(server),
+        # The server's build-tree RPATH names the folder it was built in; a restored build
+        # may sit elsewhere.
+        "LD_LIBRARY_PATH": os.pathsep.join(
+            filter(None, [str(server.parent), os.environ.get("LD_LIBRARY_PATH")])
+        ),
         "PYTHONUNBUFFERED": "1",
     }
     command = [

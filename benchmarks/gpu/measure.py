@@ -60,15 +60,13 @@ def machine() -> str:
 
 
 def versions() -> str:
-    server = subprocess.run(
-        [llama_server_binary(), "--version"], capture_output=True, text=True, check=False
-    )
-    build = next(
-        (line for line in (server.stdout + server.stderr).splitlines() if "version" in line),
-        "unknown",
-    )
+    # llama-server --version names a git commit, but the carried sources have no history
+    # of their own: the llama.cpp is the one llama-cpp-python vendors.
     python_binding = importlib.metadata.version("llama-cpp-python")
-    return f"llama-cpp-python {python_binding}; llama-server {build.strip()} (one CMake build)"
+    return (
+        f"llama-cpp-python {python_binding} and llama-server {llama_server_binary()}, "
+        "both from the llama.cpp it vendors, in one CMake build"
+    )
 
 
 def throughput_table(levels: list[Level], max_tokens: int) -> list[str]:
