@@ -79,11 +79,11 @@ class PrefixTimes:
     restored: float
 
 
-def measure(model: Path, runs: int, gpu_layers: int = 0) -> PrefixTimes:
-    runner = ModelRunner(
-        BackendConfig(model_path=model, slots=1, ctx_per_slot=4096, gpu_layers=gpu_layers),
-        host_cache_mb=256,
+def measure(model: Path, runs: int, gpu_layers: int = 0, threads: int = 0) -> PrefixTimes:
+    config = BackendConfig(
+        model_path=model, slots=1, ctx_per_slot=4096, gpu_layers=gpu_layers, threads=threads
     )
+    runner = ModelRunner(config, host_cache_mb=256)
     other = [
         {"role": "system", "content": "You answer questions about astronomy, briefly."},
         {"role": "user", "content": " ".join(["Describe the orbit of each planet."] * 12)},

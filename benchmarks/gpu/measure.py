@@ -153,7 +153,7 @@ async def main() -> None:
         async with EmbeddedRedis(Path(scratch) / "redis") as redis_server:
             levels = await measure_levels(args, redis_server.url)
     started = time.perf_counter()
-    prefix = prefix_reuse.measure(args.model, args.prefix_runs, args.gpu_layers)
+    prefix = prefix_reuse.measure(args.model, args.prefix_runs, args.gpu_layers, args.threads)
     prefix_s = time.perf_counter() - started
     setup = json.loads(args.setup)
     report = [
