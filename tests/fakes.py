@@ -201,6 +201,7 @@ class RecordingSink(ReplySink):
         self.events: list[tuple[str, str]] = []
         self.started = asyncio.Event()
         self.first_text = asyncio.Event()
+        self.waiting = asyncio.Event()  # set once the question was shown queued
 
     async def start(self) -> None:
         if not self.started.is_set():
@@ -210,6 +211,10 @@ class RecordingSink(ReplySink):
     async def append(self, text: str) -> None:
         self.events.append(("append", text))
         self.first_text.set()
+
+    async def queued(self, position: int) -> None:
+        await super().queued(position)
+        self.waiting.set()
 
     async def tool_status(self, name: str, detail: str) -> None:
         self.events.append(("tool", f"{name}: {detail}"))

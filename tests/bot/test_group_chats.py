@@ -82,8 +82,7 @@ async def command(service: ChatService, scope: Scope, text: str) -> RecordingSin
 
 
 async def wait_queued(sink: RecordingSink) -> None:
-    while not sink.queued_at:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(sink.waiting.wait(), 10)
 
 
 # -- who may change what ------------------------------------------------------------------

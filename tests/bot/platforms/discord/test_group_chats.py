@@ -14,7 +14,6 @@ from bot.config import SamplingDefaults
 from tests.bot.platforms.discord.conftest import Running, StartAdapter
 from tests.bot.platforms.discord.fake_discord import FakeDiscord
 from tests.bot.platforms.discord.fake_world import (
-    ALICE,
     BOB,
     BOT_ID,
     BOT_THREAD,
