@@ -241,3 +241,13 @@ class RecordingSink(ReplySink):
     @property
     def finish_note(self) -> str | None:
         return next((text for kind, text in self.events if kind == "finish"), None)
+
+
+class SettableClock:
+    """Seconds since the epoch that a test moves by hand (it starts on an afternoon, UTC)."""
+
+    def __init__(self, now: float = 1_780_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -23,17 +23,9 @@ from bot.errors import PermissionDenied
 from bot.requests import QUOTE_MAX_CHARS, Quoted
 from bot.scope import LEVEL_CHAIN, Role, Scope, SettingLevel
 from storage.token_budget import TokenBudget
-from tests.fakes import RecordingSink, ScriptedChatModel
+from tests.fakes import RecordingSink, ScriptedChatModel, SettableClock
 
 _servers = itertools.count(1)
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -42,8 +34,8 @@ def model() -> ScriptedChatModel:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(1_780_000_000.0)  # an afternoon, UTC
+def clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
@@ -56,7 +48,7 @@ async def service(
     redis_client: aioredis.Redis,
     redis_url: str,
     model: ScriptedChatModel,
-    clock: FakeClock,
+    clock: SettableClock,
     burst_s: float,
 ) -> AsyncIterator[ChatService]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
@@ -324,7 +316,7 @@ def test_a_huge_quote_is_bounded() -> None:
 
 # -- daily token budgets -----------------------------------------------------------------------
 async def test_token_budgets_run_out_and_reset_at_midnight(
-    service: ChatService, model: ScriptedChatModel, clock: FakeClock
+    service: ChatService, model: ScriptedChatModel, clock: SettableClock
 ) -> None:
     admin = channel("root", Role.ADMIN)
     alice = replace(admin, user_id="alice", role=Role.USER)
@@ -347,7 +339,9 @@ async def test_token_budgets_run_out_and_reset_at_midnight(
     assert again.failure is None and again.text == "ok"
 
 
-async def test_a_community_budget_counts_everyone(service: ChatService, clock: FakeClock) -> None:
+async def test_a_community_budget_counts_everyone(
+    service: ChatService, clock: SettableClock
+) -> None:
     admin = channel("root", Role.ADMIN)
     await command(service, admin, "/settings set daily_tokens_community 30 --level server")
     for user in ("alice", "bob"):

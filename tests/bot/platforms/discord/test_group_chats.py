@@ -22,22 +22,14 @@ from tests.bot.platforms.discord.fake_world import (
     GENERAL,
 )
 from tests.bot.platforms.discord.test_slash import answer, sub
-from tests.fakes import ScriptedChatModel
+from tests.fakes import ScriptedChatModel, SettableClock
 
 MENTION = f"<@{BOT_ID}>"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_780_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def budget_clock() -> Clock:
-    return Clock()
+def budget_clock() -> SettableClock:
+    return SettableClock()
 
 
 @pytest.fixture
@@ -133,7 +125,7 @@ async def test_a_reply_brings_the_quoted_message_as_its_own_block(
 
 
 async def test_a_daily_budget_runs_out_and_comes_back_the_next_day(
-    fake: FakeDiscord, bot: Running, model: ScriptedChatModel, budget_clock: Clock
+    fake: FakeDiscord, bot: Running, model: ScriptedChatModel, budget_clock: SettableClock
 ) -> None:
     budget = sub("set", key="daily_tokens_person", value="50", level="server")
     assert "None -> 50" in await answer(fake, bot, await fake.slash("settings", budget, author=BOB))

@@ -13,7 +13,7 @@ from bot.config import SamplingDefaults
 from bot.platforms.telegram.config import TelegramSettings
 from tests.bot.platforms.telegram.conftest import Telegram, settings_for
 from tests.bot.platforms.telegram.fake_bot_api import ANONYMOUS_ADMIN, BOT_USERNAME, FakeBotApi
-from tests.fakes import ScriptedChatModel
+from tests.fakes import ScriptedChatModel, SettableClock
 
 OPERATOR_ID = 4242
 SET_HERE = "/settings set temperature 0.45"
@@ -24,17 +24,9 @@ def telegram_settings(api: FakeBotApi) -> TelegramSettings:
     return settings_for(api, operators=[OPERATOR_ID])
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_780_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def budget_clock() -> Clock:
-    return Clock()
+def budget_clock() -> SettableClock:
+    return SettableClock()
 
 
 async def test_who_may_change_a_conversation_by_place_and_role(telegram: Telegram) -> None:
@@ -135,7 +127,7 @@ async def test_a_reply_brings_the_quoted_message_as_its_own_block(
 
 
 async def test_a_daily_budget_runs_out_and_comes_back_the_next_day(
-    telegram: Telegram, model: ScriptedChatModel, budget_clock: Clock
+    telegram: Telegram, model: ScriptedChatModel, budget_clock: SettableClock
 ) -> None:
     group = telegram.group()
     admin, ann = telegram.person("Ada"), telegram.person("Ann")
@@ -165,6 +157,7 @@ async def test_the_menus_come_from_the_registry(telegram: Telegram) -> None:
     admins = {command["command"] for command in _commands(menus["all_chat_administrators"])}
     assert {"help", "ask", "cancel", "reset", "usage", "settings", "docs"} <= member
     assert "stats" not in member and "stats" in admins
+    assert _commands(menus["all_private_chats"]) == _commands(menus["all_chat_administrators"])
 
 
 def _commands(params: dict[str, object]) -> list[dict[str, str]]:
