@@ -2,10 +2,10 @@
 
 `gpu_bench.py run` records the measurement with `py-spy record --subprocesses
 --nonblocking --format raw` (sampling without stopping the processes) when the carried
-py-spy is there. Each line of that output is one stack, `frame;frame;... count`, whose
-first frame names the process. This prints, per process, the functions the samples
-ended in (self time) and the share of the process's samples under a few functions that
-say where a step goes (inclusive time).
+py-spy is there. Each line of that output is one stack, `frame;frame;... count`, that
+starts with process frames: the process's parents, then its own. This prints, per
+process, the functions the samples ended in (self time) and the share of the process's
+samples under a few functions that say where a step goes (inclusive time).
 
     python benchmarks/gpu/profile_summary.py profile.txt [--top 12]
 """
@@ -47,10 +47,14 @@ def summarize(text: str, top: int) -> list[str]:
             continue
         frames = match["stack"].split(";")
         count = int(match["count"])
-        label = process_label(frames[0])
+        processes = [n for n, frame in enumerate(frames) if frame.startswith("process ")]
+        if not processes or processes[-1] == len(frames) - 1:
+            continue
+        label = process_label(frames[processes[-1]])
+        frames = frames[processes[-1] + 1 :]
         totals[label] += count
         leaves[label][short(frames[-1])] += count
-        seen = {short(frame) for frame in frames[1:]}
+        seen = {short(frame) for frame in frames}
         for name in seen:
             if any(marker in name.lower() for marker in MARKERS):
                 inclusive[label][name] += count
