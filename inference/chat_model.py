@@ -137,9 +137,10 @@ class PoolChatModel(AsyncOnlyChatModel):
                         content="",
                         response_metadata={"finish_reason": chunk.finish_reason},
                         usage_metadata={
-                            "input_tokens": 0,
+                            "input_tokens": chunk.usage.get("prompt_tokens", 0),
                             "output_tokens": chunk.usage.get("completion_tokens", 0),
-                            "total_tokens": chunk.usage.get("completion_tokens", 0),
+                            "total_tokens": chunk.usage.get("prompt_tokens", 0)
+                            + chunk.usage.get("completion_tokens", 0),
                         },
                     )
                 )

@@ -187,7 +187,8 @@ class RecordingSink(ReplySink):
         self.first_text = asyncio.Event()
 
     async def start(self) -> None:
-        self.events.append(("start", ""))
+        if not self.started.is_set():
+            self.events.append(("start", ""))
         self.started.set()
 
     async def append(self, text: str) -> None:
@@ -202,6 +203,11 @@ class RecordingSink(ReplySink):
 
     async def fail(self, message: str) -> None:
         self.events.append(("fail", message))
+
+    @property
+    def queued_at(self) -> list[str]:
+        """The queue positions shown, as the status lines said them."""
+        return [text for kind, text in self.events if kind == "tool" and text.startswith("queue:")]
 
     @property
     def text(self) -> str:

@@ -12,8 +12,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
-from bot.docs_commands import DocsCommands
+from bot.config import SamplingDefaults
+from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from storage.documents import MiniLMEmbedder, PgDocumentStore
 from tests.fakes import ScriptedChatModel
@@ -31,6 +33,13 @@ def limits() -> ServiceLimits:
 
 
 @pytest.fixture
+def chat_defaults() -> ChatSettings:
+    """The configured defaults; bursts off, so each message is answered as it comes (the
+    burst tests turn merging on)."""
+    return ChatSettings.from_defaults(SamplingDefaults(burst_window_s=0))
+
+
+@pytest.fixture
 async def core(
     redis_client: aioredis.Redis,
     redis_url: str,
@@ -38,9 +47,12 @@ async def core(
     embedder: MiniLMEmbedder,
     model: ScriptedChatModel,
     limits: ServiceLimits,
+    chat_defaults: ChatSettings,
 ) -> AsyncIterator[BotCore]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    chat = ChatService.on_redis(Agent(model, AsyncRedisSaver(client=raw)), redis_client, limits)
-    docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
+    chat = ChatService.on_redis(
+        Agent(model, AsyncRedisSaver(client=raw)), redis_client, limits, chat_defaults
+    )
+    docs = DocsService(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
     await raw.aclose()
