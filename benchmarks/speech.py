@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.speech import SpeechSettings, SpeechToText  # noqa: E402
+from bot.speech.config import SpeechSettings  # noqa: E402
+from bot.speech.service import SpeechToText  # noqa: E402
 from tests.bot.speech.samples import (  # noqa: E402
     decoded,
     speech_of_length,

@@ -1,26 +1,6 @@
-"""Speech to text on this host (Whisper through faster-whisper), for every platform."""
+"""Speech to text on this host (Whisper through faster-whisper), for every platform.
 
-from bot.speech.config import SpeechSettings
-from bot.speech.errors import (
-    ClipTooLarge,
-    ClipTooLong,
-    ClipUnreadable,
-    NoSpeechFound,
-    SpeechBusy,
-    SpeechError,
-    SpeechUnavailable,
-)
-from bot.speech.service import SpeechToText, Transcript
-
-__all__ = [
-    "ClipTooLarge",
-    "ClipTooLong",
-    "ClipUnreadable",
-    "NoSpeechFound",
-    "SpeechBusy",
-    "SpeechError",
-    "SpeechSettings",
-    "SpeechToText",
-    "SpeechUnavailable",
-    "Transcript",
-]
+`service.SpeechToText` transcribes a clip; `replies.VoiceReplies` answers a voice message
+through the chat path; `cli` is `python -m bot transcribe`. Nothing is imported here, so
+that the settings can name the languages without loading PyAV.
+"""

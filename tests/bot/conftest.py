@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.speech import SpeechSettings, SpeechToText
+from bot.speech.config import SpeechSettings
+from bot.speech.service import SpeechToText
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 
 from bot.speech.audio import SAMPLE_RATE, decode, format_duration
 from bot.speech.errors import ClipTooLong, ClipUnreadable
+from bot.speech.languages import WHISPER_LANGUAGES, parse_language
 from tests.bot.speech.samples import (
     broken_ogg_header,
     flac_silence,
@@ -112,3 +113,13 @@ def test_limits_read_as_a_person_says_them() -> None:
     assert format_duration(300) == "5 min 0 s"
     assert format_duration(7260) == "2 h 1 min"
     assert SAMPLE_RATE == 16_000  # what Whisper reads
+
+
+def test_the_language_codes_are_whispers() -> None:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    assert set(WHISPER_LANGUAGES) == set(_LANGUAGE_CODES)
+    assert parse_language("ES") == "es"
+    assert parse_language("auto") is None
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        parse_language("xx")

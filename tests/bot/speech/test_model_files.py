@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.speech import SpeechSettings, SpeechToText, SpeechUnavailable
+from bot.speech.config import SpeechSettings
+from bot.speech.errors import SpeechUnavailable
 from bot.speech.model_files import bundled_model_dir, bundled_parts, resolve_model_dir
+from bot.speech.service import SpeechToText
 from tests.bot.speech.samples import spoken_clips
 
 

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.speech import (
-    ClipTooLarge,
-    NoSpeechFound,
-    SpeechBusy,
-    SpeechSettings,
-    SpeechToText,
-    SpeechUnavailable,
-)
+from bot.speech.config import SpeechSettings
+from bot.speech.errors import ClipTooLarge, NoSpeechFound, SpeechBusy, SpeechUnavailable
+from bot.speech.service import SpeechToText
 from tests.bot.speech.samples import (
     decoded,
     music,
