@@ -132,7 +132,8 @@ class PoolChatModel(AsyncOnlyChatModel):
                     await run_manager.on_llm_new_token(chunk.text, chunk=piece)
                 yield piece
             elif chunk.kind == "done":
-                yield ChatGenerationChunk(
+                # Through the callbacks too, so a graph's message stream sees the usage.
+                done = ChatGenerationChunk(
                     message=AIMessageChunk(
                         content="",
                         response_metadata={"finish_reason": chunk.finish_reason},
@@ -144,3 +145,6 @@ class PoolChatModel(AsyncOnlyChatModel):
                         },
                     )
                 )
+                if run_manager:
+                    await run_manager.on_llm_new_token("", chunk=done)
+                yield done

@@ -70,10 +70,15 @@ class CommandHandler:
 
     async def handle(self, scope: Scope, text: str, sink: ReplySink) -> None:
         """A command typed as text ("/settings set top_k 20"): parsed once, then run."""
+        head, _, rest = text.strip().partition(" ")
+        await self.handle_typed(scope, head, rest, sink)
+
+    async def handle_typed(self, scope: Scope, command: str, rest: str, sink: ReplySink) -> None:
+        """A command whose name the platform found (`command`), with the text after it."""
         try:
-            call = self.registry.parse(scope, text)
+            call = self.registry.call(scope, command, rest)
         except Exception as exc:
-            await sink.fail(describe_failure(exc, f"command {text[:40]!r}"))
+            await sink.fail(describe_failure(exc, f"command {command[:40]!r}"))
             return
         await self.run(call, sink)
 

@@ -251,7 +251,12 @@ class CommandRegistry:
     def parse(self, scope: Scope, text: str) -> CommandCall:
         """The command typed in `text` ("/settings set top_k 20 --level server")."""
         head, _, rest = text.strip().partition(" ")
-        top = head.lstrip("/").split("@", 1)[0].lower()
+        return self.call(scope, head, rest)
+
+    def call(self, scope: Scope, command: str, rest: str) -> CommandCall:
+        """The command named `command` ("/settings", "settings@bot") with the text typed
+        after it, as a platform that found the command's name itself hands it over."""
+        top = command.lstrip("/").split("@", 1)[0].lower()
         spec = self._by_name.get(top)
         group = self.top_level().get(top, [])
         if spec is None and group:

@@ -13,8 +13,8 @@ from langgraph_checkpoint_plainredis import AsyncRedisSaver
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings
-from bot.config import SamplingDefaults
 from bot.commands import CommandHandler
+from bot.config import SamplingDefaults
 from bot.failures import STORAGE_DOWN
 from bot.scope import Role, Scope
 from bot.stats import BotStats
@@ -125,8 +125,7 @@ async def test_one_generation_per_conversation_and_cancel(service, model) -> Non
     await first.first_text.wait()
     second = RecordingSink()  # same channel: same conversation; it waits its turn
     waiting = asyncio.create_task(service.chat(BOB, "me too", second))
-    while not second.queued_at:
-        await asyncio.sleep(0.01)
+    await second.waiting.wait()
     assert second.queued_at == ["queue: your question is queued behind 1 answer"]
     cancel = await command(service, BOB, "/cancel")
     assert cancel.text == "Stopping the answer."

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
     Message,
     Update,
@@ -203,9 +204,10 @@ class TelegramAdapter(PlatformAdapter):
             await bot.set_my_commands(
                 command_menu(REGISTRY, Role.USER), scope=BotCommandScopeDefault()
             )
-            await bot.set_my_commands(
-                command_menu(REGISTRY, Role.ADMIN), scope=BotCommandScopeAllChatAdministrators()
-            )
+            admins = command_menu(REGISTRY, Role.ADMIN)
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators())
+            # In a private chat the person is the admin of their own conversation.
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllPrivateChats())
         except TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not register the command menu: %s", exc)
 
@@ -251,10 +253,10 @@ class TelegramAdapter(PlatformAdapter):
             await self._chat(message, request, reply)
         else:
             scope = await self._scope(message, need_role=True)
-            await self._core.commands.handle(scope, request.text, reply)
+            await self._core.commands.handle_typed(scope, request.command, request.text, reply)
 
     async def _chat(self, message: Message, request: Request, reply: StreamingReply[int]) -> None:
-        text = request.text.removeprefix("/ask").strip() if request.command else request.text
+        text = request.text
         quoted = quoted_in(message, self.application.bot.id)
         if not text and request.command and quoted is not None:
             # "/ask" sent as a reply asks about the message it replies to.

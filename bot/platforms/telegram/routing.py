@@ -29,10 +29,10 @@ COMMANDS = frozenset(
 class Request:
     """What one message asks of the bot."""
 
-    # The text for the chat service or the command handler: mentions of the bot removed;
-    # a command as "/name args" (the name lower-case, without "@bot").
+    # The text for the chat service (mentions of the bot removed), or what was typed
+    # after the command's name.
     text: str
-    command: str | None = None
+    command: str | None = None  # "/name", lower-case, without "@bot"
     # A document to add to the community's documents ("/docs add" on or replying to it).
     document: Document | None = None
     # A clip to transcribe: the message's own, or the one "/transcribe" replies to.
@@ -83,7 +83,7 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
             return None  # perhaps another bot's command
         rest = text[len(command) :].strip()
         return Request(
-            text=f"{name} {rest}".strip(),
+            text=rest,
             command=name,
             document=_document_to_add(message, name, rest),
             clip=clip_of(message) or clip_of(message.reply_to_message)

@@ -3,7 +3,8 @@ memory, quotas, locks and settings, and real PostgreSQL documents."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from bot.config import SamplingDefaults
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from storage.documents import MiniLMEmbedder, PgDocumentStore
+from storage.token_budget import TokenBudget
 from tests.fakes import ScriptedChatModel
 
 
@@ -40,6 +42,12 @@ def chat_defaults() -> ChatSettings:
 
 
 @pytest.fixture
+def budget_clock() -> Callable[[], float]:
+    """The clock daily token budgets count days on (tests move it to the next day)."""
+    return time.time
+
+
+@pytest.fixture
 async def core(
     redis_client: aioredis.Redis,
     redis_url: str,
@@ -48,10 +56,15 @@ async def core(
     model: ScriptedChatModel,
     limits: ServiceLimits,
     chat_defaults: ChatSettings,
+    budget_clock: Callable[[], float],
 ) -> AsyncIterator[BotCore]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
     chat = ChatService.on_redis(
-        Agent(model, AsyncRedisSaver(client=raw)), redis_client, limits, chat_defaults
+        Agent(model, AsyncRedisSaver(client=raw)),
+        redis_client,
+        limits,
+        chat_defaults,
+        budget=TokenBudget(redis_client, budget_clock),
     )
     docs = DocsService(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
