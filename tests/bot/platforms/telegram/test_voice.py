@@ -241,3 +241,21 @@ async def test_another_persons_text_is_answered_while_a_long_clip_is_transcribed
     )
     assert "fox" in telegram.api.sent_to(ann_chat["id"])[-1].text.lower()
     await asyncio.wait_for(telegram.adapter.in_flight.drained(), 60)
+
+
+@pytest.mark.model
+async def test_the_language_set_for_the_chat_is_used(
+    telegram: Telegram, model: ScriptedChatModel
+) -> None:
+    model.enqueue("Respuesta")
+    ann = telegram.person("Ann")
+    chat = telegram.private(ann)
+    telegram.say(chat, ann, "/settings set voice_language es")
+    await telegram.reply_saying(chat, "voice_language")
+    send(telegram, chat, ann, clip(telegram, CLIPS["en_question"].data))
+
+    sent = await telegram.reply_saying(chat, "Respuesta")
+
+    # Detected, this English clip reads "...the capital on France?" (see the first test);
+    # told it is Spanish, Whisper writes what it heard in Spanish.
+    assert "francia" in sent.text.lower() and "france" not in sent.text.lower()
