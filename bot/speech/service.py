@@ -5,7 +5,8 @@ the announced size with `check_size`), the chat path gets a `Transcript` or a
 `SpeechError` whose message is the line to show. Whisper runs in a small thread pool, so
 a long clip never holds up the event loop and replies to others; the model is loaded
 once, by the first clip, not at start-up. Cancelling the awaiting task stops the
-transcription at the next segment (or before it starts, when it is still waiting).
+transcription at the end of the 30 s window Whisper is decoding (or before it starts,
+when it is still waiting).
 """
 
 from __future__ import annotations
