@@ -27,6 +27,8 @@ from bot.config import Settings
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from bot.services import database_url, redis_url
+from bot.speech.replies import VoiceReplies
+from bot.speech.service import SpeechToText
 from bot.stats import BotStats
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
@@ -144,7 +146,11 @@ class App:
         # The router's examples are embedded while the rest starts, not on the first message.
         warm_up = asyncio.create_task(self.chat.agent.router.prepare())
         self._stack.callback(warm_up.cancel)
+        # The Whisper model loads with the first voice message, not here.
+        self.speech = SpeechToText(settings.speech, data_dir)
+        self._stack.callback(self.speech.close)
+        voice = VoiceReplies(self.chat, self.speech)
         self.commands = CommandHandler(
-            self.chat, docs=docs, stats=BotStats(self.inference, self.chat.locks)
+            self.chat, docs=docs, stats=BotStats(self.inference, self.chat.locks), voice=voice
         )
-        self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs)
+        self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs, voice=voice)

@@ -134,18 +134,26 @@ class ChatService:
 
     # -- chat ------------------------------------------------------------------------
     async def chat(
-        self, scope: Scope, text: str, sink: ReplySink, quoted: Quoted | None = None
+        self,
+        scope: Scope,
+        text: str,
+        sink: ReplySink,
+        quoted: Quoted | None = None,
+        *,
+        admitted: bool = False,
     ) -> None:
         """Answer `text` in `scope`'s conversation, streaming into `sink`.
 
         Problems the person can fix (empty message, quota, a full queue) go to
         `sink.fail`. A line merged into an earlier message of the same burst is answered
-        there: its own `sink` is left untouched.
+        there: its own `sink` is left untouched. `admitted`: the request was already
+        counted against the quotas (`admit`).
         """
         try:
             self._check_open()
             message = self._check_message(text)
-            await self._check_quotas(scope)
+            if not admitted:
+                await self._check_quotas(scope)
             chat = await self.settings.resolve(scope)
             merged = await self._bursts.collect(
                 f"{scope.conversation_key}|{scope.user_key}", message, quoted, chat.burst_window_s
@@ -168,6 +176,21 @@ class ChatService:
                 await self._run_turn(scope, message, merged.quoted, lease, sink)
         except Exception as exc:  # releasing the lease failed: the reply itself is done
             describe_failure(exc, f"releasing {scope.conversation_key}")
+
+    async def admit(self, scope: Scope, sink: ReplySink) -> bool:
+        """Count a request that costs work before it reaches `chat` (a voice message to
+        transcribe) against the quotas; False when refused (the person is told once)."""
+        try:
+            self._check_open()
+            await self._check_quotas(scope)
+        except RateLimited as exc:
+            if self._first_refusal(scope, exc.retry_after_s):
+                await sink.fail(str(exc))
+            return False
+        except Exception as exc:
+            await sink.fail(describe_failure(exc, f"checks in {scope.conversation_key}"))
+            return False
+        return True
 
     def _check_open(self) -> None:
         if self._shutdown_note is not None:

@@ -22,6 +22,7 @@ from agent_graph.graph import TOOL_ROUTING_MODES, ToolRouting
 from bot.config import SamplingDefaults
 from bot.errors import PermissionDenied, SettingError
 from bot.scope import LEVEL_CHAIN, Role, Scope, SettingLevel, required_role
+from bot.speech.languages import AUTO, WHISPER_LANGUAGES
 from storage.settings_store import AuditEntry, RedisSettingsStore
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,18 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             "one person's messages this many seconds apart become one question; 0 = off",
         ),
         SettingSpec(
+            "voice",
+            "choice",
+            description="voice messages and audio: transcribed and answered (on), or not (off)",
+            choices=("on", "off"),
+        ),
+        SettingSpec(
+            "voice_language",
+            "choice",
+            description="language of voice messages: auto (detected) or a code such as en, es",
+            choices=(AUTO, *WHISPER_LANGUAGES),
+        ),
+        SettingSpec(
             "max_tokens_limit",
             "int",
             1,
@@ -233,6 +246,8 @@ class ChatSettings:
     tool_routing: ToolRouting = "router"
     busy_mode: str = "queue"
     burst_window_s: float = 1.5
+    voice: str = "on"
+    voice_language: str = AUTO
     max_tokens_limit: int = 8192
     daily_tokens_person: int = 0
     daily_tokens_community: int = 0

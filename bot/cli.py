@@ -14,6 +14,7 @@ from bot.config import ENV_PREFIXES, Settings
 from bot.docs.cli import add_docs_parser, run_docs
 from bot.platforms.runner import PLATFORMS, serve
 from bot.platforms.terminal import TerminalChat
+from bot.speech.cli import add_transcribe_parser, run_transcribe
 from inference.errors import InferenceError
 from storage.errors import StorageError
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("telegram", help="serve Telegram alone (needs BOT_TELEGRAM_TOKEN)")
     commands.add_parser("discord", help="serve Discord alone (needs BOT_DISCORD_TOKEN)")
     add_docs_parser(commands)
+    add_transcribe_parser(commands)
     return parser
 
 
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(serve(settings, wanted))
         if args.command == "docs":
             return asyncio.run(run_docs(settings, args))
+        if args.command == "transcribe":
+            return asyncio.run(run_transcribe(settings.speech, settings.data_dir, args))
         return asyncio.run(run_chat(settings, args.conversation))
     except (StorageError, InferenceError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.platforms.discord.config import DiscordSettings
 from bot.platforms.telegram.config import TelegramSettings
+from bot.speech.config import SpeechSettings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
 
     @field_validator("redis_url")
     @classmethod
@@ -137,5 +139,5 @@ class Settings(BaseSettings):
 # Each settings class and its environment prefix, to name a bad variable in full.
 ENV_PREFIXES: dict[str, str] = {
     model.__name__: str(model.model_config.get("env_prefix", ""))
-    for model in (Settings, SamplingDefaults, TelegramSettings, DiscordSettings)
+    for model in (Settings, SamplingDefaults, TelegramSettings, DiscordSettings, SpeechSettings)
 }

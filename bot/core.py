@@ -14,8 +14,9 @@ from bot.commands import CommandHandler, is_command
 from bot.docs.service import DocsService
 from bot.docs.uploads import add_upload
 from bot.reply_sink import ReplySink
-from bot.requests import ChatMessage, CommandCall, Quoted, Request, UploadRequest
+from bot.requests import ChatMessage, CommandCall, Quoted, Request, UploadRequest, VoiceMessage
 from bot.scope import Scope
+from bot.speech.replies import VoiceReplies
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,15 @@ class BotCore:
     chat: ChatService
     commands: CommandHandler
     docs: DocsService | None = None
+    voice: VoiceReplies | None = None
 
     async def handle(self, request: Request, sink: ReplySink) -> None:
         if isinstance(request, ChatMessage):
             await self.chat.chat(request.scope, request.text, sink, request.quoted)
         elif isinstance(request, CommandCall):
             await self.commands.run(request, sink)
+        elif isinstance(request, VoiceMessage):
+            await (self.voice or VoiceReplies(self.chat, None)).answer(request, sink)
         else:
             await add_upload(self.docs, request.scope, request.upload, sink)
 

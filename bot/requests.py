@@ -6,7 +6,8 @@ A platform module translates each of its events into one of these and hands it t
 * `ChatMessage`: words for the agent, perhaps with the message they reply to or quote;
 * `CommandCall`: a command from the registry (`bot.commands.registry`) with its
   arguments already typed: a slash command's options or a parsed "/settings set ...";
-* `UploadRequest`: a file to add to the community's documents.
+* `UploadRequest`: a file to add to the community's documents;
+* `VoiceMessage`: a voice message, audio file or video note to transcribe and answer.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Upload:
     download: Callable[[], Awaitable[bytes]]
     # The most the platform lets a bot download (Telegram's public Bot API: 20 MB).
     download_limit_bytes: int | None = None
+    # A clip's length as the platform announces it, so a long one is refused unfetched.
+    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -77,4 +80,12 @@ class UploadRequest:
     upload: Upload
 
 
-Request = ChatMessage | CommandCall | UploadRequest
+@dataclass(frozen=True)
+class VoiceMessage:
+    scope: Scope
+    clip: Upload
+    quoted: Quoted | None = None
+    caption: str = ""  # words typed with the clip, besides the bot's mention
+
+
+Request = ChatMessage | CommandCall | UploadRequest | VoiceMessage

@@ -21,6 +21,7 @@ from bot.failures import describe_failure
 from bot.reply_sink import ReplySink, send_text
 from bot.requests import CommandCall, Upload
 from bot.scope import Role, Scope, SettingLevel
+from bot.speech.replies import VoiceReplies
 from bot.stats import BotStats
 
 Args = dict[str, Any]
@@ -34,10 +35,12 @@ class CommandHandler:
         docs: DocsService | None = None,
         stats: BotStats | None = None,
         registry: CommandRegistry = REGISTRY,
+        voice: VoiceReplies | None = None,
     ) -> None:
         self._service = service
         self._docs = docs
         self._stats = stats
+        self._voice = voice or VoiceReplies(service, None)
         self.registry = registry
         self._handlers: dict[str, Handler] = {
             "help": self._help,
@@ -48,6 +51,7 @@ class CommandHandler:
             "settings show": self._settings_show,
             "settings set": self._settings_set,
             "settings reset": self._settings_reset,
+            "transcribe": self._transcribe,
             "docs list": self._docs_list,
             "docs ask": self._docs_ask,
             "docs summarize": self._docs_summarize,
@@ -144,6 +148,10 @@ class CommandHandler:
         key = args["key"]
         await self._service.settings.reset(scope, key, level)
         return f"{key or 'all settings'} reset at {level.value} level; inherited values apply."
+
+    async def _transcribe(self, scope: Scope, args: Args, sink: ReplySink) -> None:
+        await self._voice.transcribe_only(scope, args["clip"], sink)
+        return None
 
     # -- documents -------------------------------------------------------------------
     def _documents(self) -> DocsService:

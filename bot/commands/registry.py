@@ -185,6 +185,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "go back to the inherited value (all settings without KEY)",
         (Arg("key", "setting", "one setting; all of them when left out", required=False), _LEVEL),
     ),
+    CommandSpec(
+        "transcribe",
+        "write down what a voice message says (reply /transcribe to it)",
+        (Arg("clip", "file", "a voice message, audio file or video note", required=False),),
+    ),
     CommandSpec("docs list", "this community's documents"),
     CommandSpec(
         "docs ask",

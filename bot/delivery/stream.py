@@ -57,6 +57,7 @@ def status_line(name: str, detail: str) -> str:
         "calculator": "calculating",
         "add_document": "adding the document",  # bot.docs.uploads.UPLOAD_STATUS
         "queue": "waiting",  # bot.reply_sink.QUEUE_STATUS
+        "transcribe": "transcribing",  # bot.speech.replies.TRANSCRIBE_STATUS
     }
     verb = verbs.get(name, f"using {name}")
     detail = " ".join(detail.split())

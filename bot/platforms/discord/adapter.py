@@ -2,9 +2,10 @@
 
 It only translates. A message addressed to the bot (`routing.is_addressed`) becomes a
 neutral request (a chat message with the message it replies to, a command parsed once by
-the registry, an upload); a slash command's typed options become a `CommandCall` as they
-are (`slash`); each reply is a `StreamingReply` over a Discord transport (`transport`),
-paced by one `Pacer` shared by every reply of this adapter.
+the registry, an upload, a voice message or audio file to transcribe and answer); a slash
+command's typed options become a `CommandCall` as they are (`slash`); each reply is a
+`StreamingReply` over a Discord transport (`transport`), paced by one `Pacer` shared by
+every reply of this adapter.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from bot.platforms.discord.transport import (
     ChannelReply,
     InteractionReply,
 )
-from bot.requests import CommandCall, Upload, UploadRequest
+from bot.requests import CommandCall, Upload, UploadRequest, VoiceMessage
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,24 @@ def upload_of(attachment: discord.Attachment) -> Upload:
         size_bytes=attachment.size,
         content_type=attachment.content_type,
         download=attachment.read,
+        duration_s=attachment.duration,  # voice messages announce their length
     )
+
+
+def clip_in(message: discord.Message | None) -> discord.Attachment | None:
+    """The first voice message or audio file attached to `message`."""
+    if message is None:
+        return None
+    for attachment in message.attachments:
+        if attachment.is_voice_message() or (attachment.content_type or "").startswith("audio/"):
+            return attachment
+    return None
+
+
+def _replied(message: discord.Message) -> discord.Message | None:
+    reference = message.reference
+    replied = None if reference is None else reference.resolved or reference.cached_message
+    return replied if isinstance(replied, discord.Message) else None
 
 
 class DiscordAdapter(PlatformAdapter):
@@ -219,10 +237,20 @@ class DiscordAdapter(PlatformAdapter):
         )
         sink = self._reply(ChannelReply(message.channel, reply_to=message), message.channel.id)
         try:
+            clip = clip_in(message)
             if message.attachments and _is_docs_add(text):
                 # "@bot /docs add" with a file attached: the same as the slash command's file.
                 upload = upload_of(message.attachments[0])
                 await self._core.handle(UploadRequest(scope, upload), sink)
+            elif text.lower() == "/transcribe":
+                # "@bot /transcribe" with a clip, or in reply to one.
+                clip = clip or clip_in(_replied(message))
+                args = {} if clip is None else {"clip": upload_of(clip)}
+                await self._core.handle(CommandCall(scope, "transcribe", args), sink)
+            elif clip is not None and not text.startswith("/"):
+                quoted = quoted_in(message, me)
+                voice = VoiceMessage(scope, upload_of(clip), quoted, caption=text)
+                await self._core.handle(voice, sink)
             else:
                 await self._core.handle_text(scope, text, sink, quoted_in(message, me))
         except Exception:  # the core reports failures itself; never lose the gateway task

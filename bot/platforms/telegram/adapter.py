@@ -5,7 +5,7 @@ one chat never holds up another, and a failure while handling one update is logg
 forgotten. Replies stream through the shared delivery layer (`StreamingReply`) over a
 `TelegramTransport`; this module only translates messages into neutral requests (a chat
 message with what it replies to or quotes, a command parsed once by the registry, an
-upload) for `BotCore.handle`, and the registry into Telegram's command menus.
+upload, a voice message) for `BotCore.handle`, and the registry into Telegram's command menus.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.telegram.config import TelegramSettings
-from bot.platforms.telegram.documents import telegram_upload
+from bot.platforms.telegram.documents import telegram_clip, telegram_upload
 from bot.platforms.telegram.roles import Roles
 from bot.platforms.telegram.routing import (
     Request,
@@ -48,7 +48,7 @@ from bot.platforms.telegram.transport import (
     TelegramTransport,
 )
 from bot.reply_sink import send_text
-from bot.requests import ChatMessage, UploadRequest
+from bot.requests import ChatMessage, CommandCall, UploadRequest, VoiceMessage
 from bot.scope import Role, Scope
 
 log = logging.getLogger(__name__)
@@ -231,10 +231,24 @@ class TelegramAdapter(PlatformAdapter):
         if request is None:
             return
         reply = self._reply(message)
+        limit = self._settings.download_limit_bytes
         if request.document is not None:
             scope = await self._scope(message, need_role=True)
-            upload = telegram_upload(bot, request.document, self._settings.download_limit_bytes)
+            upload = telegram_upload(bot, request.document, limit)
             await self._core.handle(UploadRequest(scope, upload), reply)
+        elif request.command == "/transcribe":
+            scope = await self._scope(message, need_role=True)
+            clip = {} if request.clip is None else {"clip": telegram_clip(bot, request.clip, limit)}
+            await self._core.handle(CommandCall(scope, "transcribe", clip), reply)
+        elif request.clip is not None and request.command is None:
+            scope = await self._scope(message, need_role=False)
+            voice = VoiceMessage(
+                scope,
+                telegram_clip(bot, request.clip, limit),
+                quoted_in(message, bot.id),
+                caption=request.text,
+            )
+            await self._core.handle(voice, reply)
         elif request.command in (None, "/ask"):
             await self._chat(message, request, reply)
         else:

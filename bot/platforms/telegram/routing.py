@@ -2,7 +2,9 @@
 
 In a private chat every message is for the bot. In a group the bot answers a message
 that mentions it, replies to one of its messages, or starts with one of its commands
-(`/ask` or `/ask@ThisBot`; a command addressed to another bot is not ours). With privacy
+(`/ask` or `/ask@ThisBot`; a command addressed to another bot is not ours). A voice
+note, audio file or video note follows the same rules: in a group it is answered when it
+replies to the bot or its caption mentions it. With privacy
 mode on, Telegram only delivers such messages anyway; with it off, the others are seen
 and ignored here.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from telegram import Document, Message, MessageEntity
+from telegram import Audio, Document, Message, MessageEntity, VideoNote, Voice
 from telegram.constants import ChatType
 
 from bot.commands.registry import REGISTRY
@@ -33,6 +35,22 @@ class Request:
     command: str | None = None  # "/name", lower-case, without "@bot"
     # A document to add to the community's documents ("/docs add" on or replying to it).
     document: Document | None = None
+    # A clip to transcribe: the message's own, or the one "/transcribe" replies to.
+    clip: Clip | None = None
+
+
+# What Telegram sends that can be transcribed: voice notes, audio files (sent as music or
+# as a file), and round video notes (their sound track).
+Clip = Voice | Audio | VideoNote | Document
+
+
+def clip_of(message: Message | None) -> Clip | None:
+    if message is None:
+        return None
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("audio/"):
+        return document
+    return message.voice or message.audio or message.video_note
 
 
 def is_private(message: Message) -> bool:
@@ -51,7 +69,7 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
         text, entities = message.text, message.parse_entities()
     elif message.caption is not None:
         text, entities = message.caption, message.parse_caption_entities()
-    elif message.document is not None and is_private(message):
+    elif clip_of(message) is not None or (message.document is not None and is_private(message)):
         text, entities = "", {}
     else:
         return None
@@ -68,6 +86,9 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
             text=rest,
             command=name,
             document=_document_to_add(message, name, rest),
+            clip=clip_of(message) or clip_of(message.reply_to_message)
+            if name == "/transcribe"
+            else None,
         )
     mention = f"@{bot_username}".lower()
     mentions = [
@@ -81,7 +102,7 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
     for _, value in mentions:
         if value.startswith("@"):
             text = text.replace(value, "")
-    return Request(text=text.strip())
+    return Request(text=text.strip(), clip=clip_of(message))
 
 
 def quoted_in(message: Message, bot_id: int) -> Quoted | None:

@@ -18,6 +18,8 @@ from bot.commands import CommandHandler
 from bot.config import SamplingDefaults
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
+from bot.speech.replies import VoiceReplies
+from bot.speech.service import SpeechToText
 from storage.documents import MiniLMEmbedder, PgDocumentStore
 from storage.token_budget import TokenBudget
 from tests.fakes import ScriptedChatModel
@@ -57,6 +59,7 @@ async def core(
     limits: ServiceLimits,
     chat_defaults: ChatSettings,
     budget_clock: Callable[[], float],
+    speech: SpeechToText,
 ) -> AsyncIterator[BotCore]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
     chat = ChatService.on_redis(
@@ -67,5 +70,8 @@ async def core(
         budget=TokenBudget(redis_client, budget_clock),
     )
     docs = DocsService(PgDocumentStore(pg_pool, embedder), model)
-    yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
+    # The real Whisper model, shared by the session: loaded by the first voice message.
+    voice = VoiceReplies(chat, speech)
+    commands = CommandHandler(chat, docs=docs, voice=voice)
+    yield BotCore(chat=chat, commands=commands, docs=docs, voice=voice)
     await raw.aclose()

@@ -38,7 +38,10 @@ async def test_commands_are_synced_at_start(fake: FakeDiscord, bot: Running) -> 
         "stats",
         "docs",
         "settings",
+        "transcribe",
     }
+    clip = commands["transcribe"]["options"][0]
+    assert (clip["name"], clip["type"], clip["required"]) == ("clip", 11, False)  # attachment
     assert int(commands["stats"]["default_member_permissions"]) == 1 << 5  # Manage Server
     settings = {option["name"]: option for option in commands["settings"]["options"]}
     key = next(option for option in settings["set"]["options"] if option["name"] == "key")

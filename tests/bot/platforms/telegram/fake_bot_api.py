@@ -222,6 +222,7 @@ class FakeBotApi:
         caption: str | None = None,
         sender_chat: Json | None = None,
         quote: str | None = None,
+        media: dict[str, Json] | None = None,
     ) -> Json:
         """A message as the Bot API would deliver it (entities found as Telegram would)."""
         message: Json = {
@@ -236,6 +237,8 @@ class FakeBotApi:
                 message["entities"] = entities
         if document is not None:
             message["document"] = document
+        # {"voice": {...}}, {"audio": {...}} or {"video_note": {...}}
+        message.update(media or {})
         if caption is not None:
             message["caption"] = caption
             if entities := entities_of(caption):
