@@ -17,6 +17,7 @@ from typing import Self
 import redis.asyncio as aioredis
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings
+from bot import metrics as bot_metrics
 from bot.chat_settings import ChatSettings, SettingsService
 from bot.config import SamplingDefaults
 from bot.errors import ConversationBusy, GenerationFailed, InvalidRequest, RateLimited
@@ -106,6 +107,7 @@ class ChatService:
 
         Problems the person can fix (empty message, quota, busy) go to `sink.fail`.
         """
+        bot_metrics.begin_turn(scope.platform, scope.conversation_key)
         try:
             if self._shutdown_note is not None:
                 raise GenerationFailed("The bot is restarting; ask again in a minute.")
@@ -117,6 +119,7 @@ class ChatService:
                     "I'm still answering the last message here; wait for it, or send /cancel"
                 )
         except RateLimited as exc:
+            bot_metrics.reply_outcome("refused")
             if self._first_refusal(scope, exc.retry_after_s):
                 await sink.fail(str(exc))
             return
@@ -247,11 +250,14 @@ class ChatService:
             if not generation.cancelled():
                 generation.result()  # re-raise a failure of the generation
                 await sink.finish()
+                bot_metrics.reply_outcome("done")
             else:
                 # Keep what was shown, so the history matches what people read.
                 await self.agent.record_partial_reply(key, "".join(shown))
                 await sink.finish(note=stop.note)
+                bot_metrics.reply_outcome("cancelled")
         except Exception as exc:
+            bot_metrics.reply_outcome("failed")
             await sink.fail(describe_failure(exc, f"a reply in {key}"))
         finally:
             self._local_stops.pop(key, None)
@@ -264,6 +270,7 @@ class ChatService:
                 shown.append(event.text)
                 await sink.append(event.text)
             elif isinstance(event, ToolEvent):
+                bot_metrics.tool_event(event)
                 await sink.tool_status(event.name, event.detail)
 
     async def _watch(

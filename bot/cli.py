@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from pydantic import ValidationError
@@ -15,6 +14,7 @@ from bot.docs_cli import add_docs_parser, run_docs
 from bot.platforms.runner import PLATFORMS, serve
 from bot.platforms.terminal import TerminalChat
 from inference.errors import InferenceError
+from inference.logs import configure_logging
 from storage.errors import StorageError
 
 
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command in ("serve", *PLATFORMS):
             wanted = PLATFORMS if args.command == "serve" else (args.command,)
