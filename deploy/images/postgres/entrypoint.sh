@@ -1,5 +1,5 @@
 #!/bin/sh
-# The official image's contract, in short: on first start initialise $PGDATA with
+# The official image's contract, in short: on first start initialise $PGDATA (UTF-8) with
 # POSTGRES_USER (a superuser, who can CREATE EXTENSION vector), POSTGRES_PASSWORD and
 # POSTGRES_DB; accept password logins from other containers; run as postgres.
 set -eu
@@ -15,6 +15,7 @@ if [ "${1:-}" = "postgres" ]; then
         printf '%s' "$POSTGRES_PASSWORD" > "$pwfile"
         chown postgres "$pwfile"
         as_postgres initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+            --encoding=UTF8 --locale=C.UTF-8 \
             --auth-local=trust --auth-host=scram-sha-256 >/dev/null
         rm -f "$pwfile"
         echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
