@@ -249,17 +249,34 @@ wait_healthy() {
 in_bot() { compose exec -T "$@"; }  # in_bot [--index N] bot COMMAND...
 check() { compose exec -T bot python - "$@" < "$ROOT/deploy/check_stack.py"; }
 
+# A chat through bot #N's terminal client: the bot runs no model, so the answer comes
+# from a worker. Fails on an empty answer (the client prints "bot> " before it).
 check_chat() {
     local index=$1 answer
-    answer=$(echo "What is 12 times 7? Answer with the number." \
-        | in_bot --index "$index" bot python -m bot chat --conversation "deploy-$index")
+    answer=$(echo "Write one short sentence about the sea." \
+        | in_bot --index "$index" -e BOT_LOG_LEVEL=DEBUG bot \
+            python -m bot chat --conversation "deploy-$index" 2>"$WORK/chat-$index.err") || { cat "$WORK/chat-$index.err" >&2; fail "chat via bot #$index"; }
+    answer=$(sed 's/^bot> //' <<<"$answer" | tr '\n' ' ')
     echo "bot #$index answered: ${answer:0:200}"
-    [ -n "$(tr -d '[:space:]' <<<"$answer")" ] || fail "bot #$index gave an empty answer"
+    if [ -z "$(tr -d '[:space:]' <<<"$answer")" ]; then
+        cat "$WORK/chat-$index.err" >&2
+        fail "bot #$index gave an empty answer"
+    fi
+    # The turn's JSON log lines name its conversation and platform, and the job's id.
+    grep '^{' "$WORK/chat-$index.err" | "$HOST_PYTHON" -c '
+import json, sys
+lines = [json.loads(line) for line in sys.stdin]
+queued = [l for l in lines if l["message"].startswith("queued job")]
+assert queued, "no line about the queued job"
+for line in queued:
+    assert line["platform"] == "terminal" and "deploy-" in line["conversation"], line
+    assert line["job_id"] in line["message"], line
+print(f"ok: {len(lines)} JSON log lines of the turn; job lines carry conversation and job id")'
 }
 
 check_default_stack() {
     say "compose up (redis, postgres, worker, bot)"
-    compose up -d --quiet-pull
+    quietly compose up -d --quiet-pull
     wait_healthy 4
     say "a chat answered through the worker"
     check_chat 1
@@ -287,16 +304,17 @@ import json, sys
 lines = [json.loads(line) for line in sys.stdin]
 assert lines, "no JSON log lines"
 assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
-print(f"ok: {len(lines)} JSON log lines")'
+assert any("no platform token" in line["message"] for line in lines), "no waiting line"
+print(f"ok: {len(lines)} JSON log lines; the bot waits for a platform token")'
     say "data kept across down and up"
-    compose down
-    compose up -d --quiet-pull
+    quietly compose down
+    quietly compose up -d --quiet-pull
     wait_healthy 4
     in_bot bot python -m bot docs list | grep -q "orchard" || fail "the document was lost"
     echo "ok: the document survived down/up"
     check metrics http://bot:9300/metrics 'bot_documents>=1'
     say "nothing kept after down -v"
-    compose down -v
+    quietly compose down -v
     if "$DOCKER" volume ls -q | grep -q "^${PROJECT}_"; then fail "volumes left after down -v"; fi
     if "$DOCKER" ps -aq --filter "label=com.docker.compose.project=$PROJECT" | grep -q .; then
         fail "containers left after down -v"
@@ -306,7 +324,7 @@ print(f"ok: {len(lines)} JSON log lines")'
 
 check_scaled_stack() {
     say "two bots and two workers on one Redis and one PostgreSQL, with Prometheus"
-    compose --profile monitoring up -d --quiet-pull --scale bot=2 --scale worker=2 \
+    quietly compose --profile monitoring up -d --quiet-pull --scale bot=2 --scale worker=2 \
         redis postgres worker bot prometheus
     wait_healthy 7
     in_bot --index 1 bot sh -c 'echo "Quince jelly needs pectin." > /tmp/jelly.txt'
@@ -322,7 +340,7 @@ check_scaled_stack() {
     check targets http://prometheus:9090 bot=2 worker=2 prometheus=1
     check dashboard http://prometheus:9090 /app/deploy/grafana/dashboards/commons-bot.json
     echo "note: Grafana is not packaged in Debian, so it is not started here"
-    compose --profile monitoring down -v
+    quietly compose --profile monitoring down -v
 }
 
 install_tools
