@@ -59,6 +59,8 @@ cleanup() {
     say "tearing down"
     if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
         compose --profile monitoring down -v --remove-orphans >/dev/null 2>&1
+        # Images left untagged by a rebuild: the cache would only grow.
+        "$DOCKER" image prune -f >/dev/null 2>&1
         kill "$DOCKERD_PID"
         for _ in $(seq 1 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
         if kill -0 "$DOCKERD_PID" 2>/dev/null; then
@@ -76,7 +78,9 @@ cleanup() {
     rm -rf "$WORK"
     local after
     after=$(host_state)
-    if [ "$after" != "$HOST_BEFORE" ]; then
+    if [ -z "$HOST_BEFORE" ]; then
+        :  # stopped before anything was started
+    elif [ "$after" != "$HOST_BEFORE" ]; then
         echo "the host changed during the run:" >&2
         diff <(echo "$HOST_BEFORE") <(echo "$after") >&2
         [ "$status" -eq 0 ] && status=1
@@ -87,7 +91,7 @@ cleanup() {
     exit "$status"
 }
 
-HOST_BEFORE=$(host_state)
+HOST_BEFORE=""  # taken once the tools are installed (iptables comes with docker.io)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -297,7 +301,7 @@ EOF
     local answer
     answer=$(in_bot bot python -m bot docs ask "How many quince trees does the Larkspur orchard grow?")
     echo "docs ask: ${answer:0:300}"
-    grep -qi "larkspur\|orchard" <<<"$answer" || fail "docs ask did not use the document"
+    grep -qi "forty-two quince" <<<"$answer" || fail "docs ask did not find the document"
     say "metrics scraped from bot and worker"
     check metrics http://bot:9300/metrics 'bot_documents>=1' 'bot_document_chunks>=1' \
         'bot_inference_workers>=1' 'bot_replies_total>=0'
@@ -348,6 +352,7 @@ check_scaled_stack() {
 }
 
 install_tools
+HOST_BEFORE=$(host_state)
 start_dockerd
 say "building images"
 build_images
