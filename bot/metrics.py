@@ -13,7 +13,8 @@ from Redis and PostgreSQL by the status loop of `serve_status`, so any bot proce
 reports the same numbers, including documents added by `python -m bot docs add`.
 
 Metric names (all `bot_` prefixed; the dashboard in deploy/grafana uses them):
-  bot_replies_total{platform,outcome}         done | cancelled | failed | refused
+  bot_replies_total{platform,outcome}         done | cancelled | failed | refused (quota,
+                                              token budget)
   bot_first_token_seconds{platform}           turn start to the first text shown
   bot_reply_delivered_seconds{platform}       turn start to the final text shown
   bot_platform_calls_total{platform,method,result}   ok | retry_later | failed
@@ -36,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from agent_graph.events import ToolEvent
 from bot.delivery.transport import RetryLater
+from bot.errors import BudgetExhausted
 from inference.logs import context_field
 from inference.status_http import StatusServer
 
@@ -126,6 +128,12 @@ def _platform() -> str:
 
 def reply_outcome(outcome: str) -> None:
     REPLIES.labels(_platform(), outcome if outcome in OUTCOMES else "failed").inc()
+
+
+def count_refusal(exc: BaseException) -> None:
+    """Count a request turned away by a quota other than the rate (the token budget)."""
+    if isinstance(exc, BudgetExhausted):
+        reply_outcome("refused")
 
 
 def _since_turn_start() -> float | None:
