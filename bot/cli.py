@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from bot.platforms.runner import PLATFORMS, serve
 from bot.platforms.terminal import TerminalChat
 from bot.speech.cli import add_transcribe_parser, run_transcribe
 from inference.errors import InferenceError
+from inference.logs import configure_logging
 from storage.errors import StorageError
 
 
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if args.command in ("serve", *PLATFORMS):
             wanted = PLATFORMS if args.command == "serve" else (args.command,)

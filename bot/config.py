@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     tool_format: Literal["auto", "json", "hermes", "llama3"] = "auto"
     data_dir: Path = Field(Path(".data"), description="embedded servers' data and local state")
     log_level: LogLevel = "WARNING"
+    # "json": one JSON object a line, with the turn's conversation, platform and job id.
+    log_format: Literal["text", "json"] = "text"
+    # `serve` answers /metrics and /healthz on this port (0: off); compose sets it.
+    status_port: int = Field(0, ge=0, le=65535)
 
     # In the `model` tool-routing mode, a written-out calculation still gets the
     # calculator without asking the model: see agent_graph/arithmetic_intent.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from inference.errors import InvalidJob, JobFailed, PoolBusy, PoolUnavailable
+from inference.logs import JOB_ID
 from inference.output_reader import OutputReader
 from inference.protocol import (
     CANCEL_CHANNEL,
@@ -31,6 +33,8 @@ from inference.tool_calls import plan_tools
 JOBS_MAXLEN = 10_000
 # How long a look at the pool (live workers, queue depth) is trusted.
 _POOL_CHECK_S = 0.5
+
+log = logging.getLogger(__name__)
 
 
 class InferenceClient:
@@ -145,6 +149,8 @@ class InferenceClient:
             approximate=True,
         )
         self._queued += 1  # until the next look at the queue
+        JOB_ID.set(job.job_id)  # the caller's log lines from here on name the job
+        log.debug("queued job %s", job.job_id)
         return job.job_id
 
     async def _check_pool(self) -> None:

@@ -2,12 +2,12 @@
 handovers between workers.
 
 Each worker owns its registry (not the process-wide default), so several workers in one
-process, as in the tests, do not collide. `serve(port)` exposes it over HTTP.
+process, as in the tests, do not collide. `inference.status_http` serves it over HTTP.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -81,6 +81,3 @@ class WorkerMetrics:
         self.dead_letter_jobs = Gauge(
             "inference_dead_letter_jobs", "Jobs in the dead-letter stream", registry=registry
         )
-
-    def serve(self, port: int, address: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=address, registry=self.registry)

@@ -45,6 +45,7 @@ from redis.exceptions import RedisError, ResponseError
 from inference.batch_engine import JobDone, TextOut
 from inference.errors import InferenceError
 from inference.fair_queue import FairQueue
+from inference.logs import configure_logging
 from inference.metrics import WorkerMetrics
 from inference.model_runner import JobError, ModelRunner, RunnerEvent, ToolCallOut
 from inference.peers import Peer, peers_serving, read_peers
@@ -66,6 +67,7 @@ from inference.protocol import (
     worker_key,
 )
 from inference.sampling import SamplingParams
+from inference.status_http import StatusServer
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +173,7 @@ class Worker:
         self._heard_cancels: set[str] = set()
         self._cancel_lock = threading.Lock()
         self._stats = _Stats()
+        self._last_heartbeat = 0.0  # monotonic; 0 until the model is loaded
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -188,6 +191,18 @@ class Worker:
         if self.startup_error is not None:
             self.stop()
             raise self.startup_error
+
+    def health_problem(self) -> str | None:
+        """None while the loop runs and reaches Redis; else what is wrong (for /healthz).
+        Read from another thread: it only looks at plain attributes."""
+        if self._thread is None or not self._thread.is_alive():
+            return "the worker loop is not running"
+        if not self._last_heartbeat:
+            return "the model is still loading"
+        silent = time.monotonic() - self._last_heartbeat
+        if silent > max(15.0, 3 * self.config.heartbeat_s):
+            return f"no heartbeat to Redis for {silent:.0f} s"
+        return None
 
     def stop(self) -> None:
         """Stop serving. Running jobs stay pending for another worker to finish."""
@@ -646,6 +661,7 @@ class Worker:
         self.metrics.pending_jobs.set(int(pending["pending"]))
         self.metrics.dead_letter_jobs.set(int(dead))
         self.metrics.kv_cells_used.set(runner.engine.cache_use)
+        self._last_heartbeat = time.monotonic()
 
     def _announce(self, pipe: redis.client.Pipeline) -> None:
         """Refresh this worker's hash: its model, load, and how a handover wakes it."""
@@ -709,7 +725,10 @@ def main(argv: list[str] | None = None) -> int:
         help="how the model writes tool calls (auto: its template's native format, else json)",
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=0, help="serve Prometheus metrics here (0: off)"
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus /metrics and /healthz here (0: off)",
     )
     parser.add_argument(
         "--parent-pid", type=int, default=0, help="stop when this process is no longer the parent"
@@ -720,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the pool's Redis (default: $BOT_REDIS_URL)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("BOT_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"), os.environ.get("BOT_LOG_FORMAT"))
     if not args.redis_url:
         parser.error("set --redis-url or BOT_REDIS_URL to the pool's Redis")
     if args.slots < 1 or args.ctx_per_slot < 64 or args.host_cache_mb < 0:
@@ -747,8 +766,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     config = WorkerConfig(redis_url=args.redis_url, name=args.name, model_name=args.model_name)
     worker = Worker(config, factory)
+    status = None
     if args.metrics_port:
-        worker.metrics.serve(args.metrics_port)
+        status = StatusServer(worker.metrics.registry, worker.health_problem, args.metrics_port)
+        status.start()
     signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stop_event.set())
     try:
@@ -766,6 +787,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             break
     worker.stop()
+    if status is not None:
+        status.close()
     return 0
 
 

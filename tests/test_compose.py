@@ -31,7 +31,17 @@ SCHEMA_FILE = SCHEMA_DIR / "compose-spec.json"
 SCHEMA_README = SCHEMA_DIR / "README.md"
 
 EXPECTED_SERVICES = {"redis", "postgres", "worker", "bot"}
-EXPECTED_VOLUMES = {"redis-data", "postgres-data", "models", "bot-data"}
+# Started only with `--profile monitoring`.
+MONITORING_SERVICES = {"prometheus", "grafana"}
+EXPECTED_VOLUMES = {
+    "redis-data",
+    "postgres-data",
+    "models",
+    "bot-data",
+    "prometheus-data",
+    "grafana-data",
+}
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 
 # ${VAR}, ${VAR:-default}, ${VAR-default}, $VAR and the `$$` escape: the subset of Compose
 # interpolation this file may use. Anything else (`:?`, `:+`, nesting) is rejected below.
@@ -304,9 +314,32 @@ def test_validator_rejects_a_broken_copy_of_the_real_file(
 
 
 def test_expected_services_and_restart_policy(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == EXPECTED_SERVICES
+    assert set(services) == EXPECTED_SERVICES | MONITORING_SERVICES
     for name, service in services.items():
         assert service.get("restart") == "unless-stopped", f"{name} must restart unless-stopped"
+        profiles = set(service.get("profiles") or [])
+        assert profiles == ({"monitoring"} if name in MONITORING_SERVICES else set()), name
+
+
+def test_bot_and_worker_are_health_checked_on_their_status_port(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, port in (("bot", "9300"), ("worker", "9400")):
+        service = services[name]
+        assert healthcheck_test(service) == f"CMD python -m inference.status_http {port}"
+        assert port in [str(p) for p in service["expose"]], f"{name} must expose {port}"
+    assert environment(services["bot"])["BOT_STATUS_PORT"] == "9300"
+    argv = command_argv(services["worker"])
+    assert argv[argv.index("--metrics-port") + 1] == "9400"
+
+
+def test_prometheus_scrapes_every_bot_and_worker_replica() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for name, port in (("bot", 9300), ("worker", 9400)):
+        # DNS discovery on the service name finds every replica (`--scale`).
+        (discovery,) = jobs[name]["dns_sd_configs"]
+        assert discovery["names"] == [name] and discovery["port"] == port
 
 
 def test_redis_service(services: dict[str, dict[str, Any]]) -> None:

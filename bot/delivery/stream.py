@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Generic
 
+from bot import metrics as bot_metrics
 from bot.delivery.pacing import CallWindow, Clock
 from bot.delivery.transport import (
     DeliveryError,
@@ -172,7 +173,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
     async def _keep_typing(self) -> None:
         while self._ending is None and not self._gone:
             try:
-                await self._transport.typing()
+                await bot_metrics.platform_call("typing", self._transport.typing())
             except DestinationGone:
                 self._gone = True
                 self._changed.set()
@@ -217,6 +218,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
                     await self._wait_or_end(delay)
             await self._deliver_final()
         finally:
+            bot_metrics.reply_delivered()
             self.delivered.set()
 
     async def _deliver_final(self) -> None:
@@ -278,7 +280,8 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._draft_at = self._clock.now()
         self._calls += 1
         try:
-            await self._transport.draft(piece)
+            await bot_metrics.platform_call("draft", self._transport.draft(piece))
+            bot_metrics.text_shown(bool(self._text))
             self._draft_shown = piece
         except RetryLater as exc:
             self._window.pause(exc.retry_after_s)
@@ -307,6 +310,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
             log.info("destination gone; the rest of this reply cannot be delivered")
             self._gone = True
             return True
+        bot_metrics.text_shown(bool(self._text))
         message = _Message(handle, piece, plain, self._clock.now())
         if shown is None:
             self._messages.append(message)
@@ -319,8 +323,9 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._calls += 1
         if shown is not None:
             try:
-                await self._transport.edit(shown.handle, piece, plain=plain)
+                edit = self._transport.edit(shown.handle, piece, plain=plain)
+                await bot_metrics.platform_call("edit", edit)
                 return shown.handle
             except MessageGone:  # deleted by someone: post the text again
                 pass
-        return await self._transport.send(piece, plain=plain)
+        return await bot_metrics.platform_call("send", self._transport.send(piece, plain=plain))

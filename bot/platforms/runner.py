@@ -16,6 +16,7 @@ import sys
 
 from bot.app import App
 from bot.config import Settings
+from bot.metrics import serve_status
 from bot.platforms.base import BotCore, PlatformAdapter
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,22 @@ def build_adapter(name: str, core: BotCore, settings: Settings) -> PlatformAdapt
 
 async def serve(settings: Settings, wanted: tuple[str, ...] = PLATFORMS) -> int:
     names = configured_platforms(settings, wanted)
-    if not names:
-        variables = " or ".join(f"BOT_{name.upper()}_TOKEN" for name in wanted)
+    variables = " or ".join(f"BOT_{name.upper()}_TOKEN" for name in wanted)
+    if not names and wanted != PLATFORMS:
         print(f"error: no platform token is set: set {variables}", file=sys.stderr)
         return 2
-    async with App(settings) as app:
-        adapters = [build_adapter(name, app.core, settings) for name in names]
+    async with App(settings) as app, serve_status(app, settings.status_port):
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        if not names:
+            # `serve` under a supervisor (compose's restart policy): exiting would only
+            # restart it in a loop, so it stays up, healthy, and says once what is missing.
+            log.warning("no platform token is set (%s): serving no platform; waiting", variables)
+            await stopping.wait()
+            return 0
+        adapters = [build_adapter(name, app.core, settings) for name in names]
         print(f"serving {', '.join(names)}; Ctrl-C or SIGTERM stops", file=sys.stderr)
         return await run_adapters(adapters, app.core, stopping)
 

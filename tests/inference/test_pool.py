@@ -13,6 +13,7 @@ from inference.client import InferenceClient
 from inference.errors import InvalidJob, JobFailed, PoolUnavailable
 from inference.protocol import JOBS_STREAM, Job, output_stream
 from inference.status import pool_status
+from inference.status_http import StatusServer
 from tests.inference.conftest import GREEDY, QUESTIONS, ask, complete, start_worker, text_of
 
 
@@ -161,10 +162,13 @@ async def test_the_worker_counts_what_it_does_and_serves_metrics(worker, client)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    worker.metrics.serve(port, address="127.0.0.1")
-    text = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
-    assert "inference_generated_tokens_total" in text
-    assert "inference_queue_wait_seconds_bucket" in text
+    with StatusServer(registry, worker.health_problem, port, address="127.0.0.1"):
+        text = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
+        assert "inference_generated_tokens_total" in text
+        assert "inference_queue_wait_seconds_bucket" in text
+        # Loaded, looping and heartbeating: healthy.
+        assert await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz") == "ok\n"
+    assert worker.health_problem() is None
 
 
 def fetch(url: str) -> str:

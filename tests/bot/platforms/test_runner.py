@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
+import socket
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +77,60 @@ async def test_serve_needs_a_token(monkeypatch: pytest.MonkeyPatch, capsys) -> N
         monkeypatch.setenv(name, "")  # docker-compose passes unset variables as empty
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert configured_platforms(settings) == []
-    assert await serve(settings, ("telegram",)) == 2
+    assert await serve(settings, ("telegram",)) == 2  # asked for by name: an error
     assert "set BOT_TELEGRAM_TOKEN" in capsys.readouterr().err
     monkeypatch.setenv("BOT_DISCORD_TOKEN", "x")
     assert configured_platforms(Settings(_env_file=None)) == ["discord"]  # type: ignore[call-arg]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def fetch(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+async def test_serve_without_tokens_waits_healthy_until_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    database_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Under compose's restart policy an exit would restart it in a loop: it must stay up,
+    # say once what is missing, answer its health check, and stop on SIGTERM.
+    for name in ("BOT_TELEGRAM_TOKEN", "BOT_DISCORD_TOKEN"):
+        monkeypatch.setenv(name, "")
+    port = free_port()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        redis_url=redis_url,
+        database_url=database_url,
+        embedded_worker=False,
+        data_dir=tmp_path,
+        status_port=port,
+    )
+    caplog.set_level(logging.WARNING, logger="bot.platforms.runner")
+    server = asyncio.create_task(serve(settings))
+    health = ""
+    for _ in range(300):
+        await asyncio.sleep(0.1)
+        assert not server.done(), "serve exited without a token"
+        try:
+            health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
+            break
+        except OSError:
+            continue
+    assert health == "ok\n"
+    exposed = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
+    assert "bot_documents " in exposed and "bot_replies_total" in exposed
+    waiting = [r.getMessage() for r in caplog.records if "no platform token" in r.getMessage()]
+    assert len(waiting) == 1 and "BOT_TELEGRAM_TOKEN or BOT_DISCORD_TOKEN" in waiting[0]
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert await asyncio.wait_for(server, timeout=30) == 0
+    with pytest.raises(OSError):
+        await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
