@@ -16,6 +16,7 @@ from bot.commands import CommandHandler
 from bot.docs_commands import DocsCommands
 from bot.platforms.base import BotCore
 from storage.documents import MiniLMEmbedder, PgDocumentStore
+from tests.conftest import LLAMA_SERVER_KEY
 from tests.fakes import ScriptedChatModel
 
 
@@ -44,3 +45,13 @@ async def core(
     docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
     await raw.aclose()
+
+
+@pytest.fixture(params=["pool", "server"])
+def backend_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The app's settings for each generation backend in turn: the worker pool, and an
+    OpenAI-compatible server (a real llama-server) in its place."""
+    if request.param == "pool":
+        return {}
+    server = request.getfixturevalue("llama_server")
+    return {"llm_base_url": server.url, "llm_api_key": LLAMA_SERVER_KEY}
