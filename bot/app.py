@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 
 import redis.asyncio as aioredis
+from langchain_core.language_models import BaseChatModel
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
 from agent_graph.agent import Agent
@@ -34,6 +35,8 @@ from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
 from inference.embedded import EmbeddedWorker
 from inference.model_files import read_chat_template, resolve_model_path
+from inference.model_server import ModelServer, ServerConfig
+from inference.server_chat_model import ServerChatModel
 from storage.datadir import ensure_writable_dir
 from storage.documents import MiniLMEmbedder, PgDocumentStore, RecentEmbeddings
 from storage.documents.embedder import LazyEmbedder
@@ -69,7 +72,10 @@ class App:
     async def _start(self) -> None:
         settings = self.settings
         # Check the model before starting anything slow, so a bad path fails at once.
-        model_path = resolve_model_path(settings.model_path) if settings.embedded_worker else None
+        pool = settings.llm_base_url is None
+        model_path = (
+            resolve_model_path(settings.model_path) if pool and settings.embedded_worker else None
+        )
         read_chat_template(settings.chat_template)  # a bad file fails here, at once
         data_dir = ensure_writable_dir(settings.data_dir)
         # Both servers start at once; wait for both before failing so that one which did
@@ -110,7 +116,12 @@ class App:
         checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
         self.inference = InferenceClient(self.redis)
         self._stack.push_async_callback(self.inference.close)
-        model = PoolChatModel(client=self.inference, model=settings.model_name)
+        self.model_server = await self._model_server(settings)
+        model: BaseChatModel = (
+            PoolChatModel(client=self.inference, model=settings.model_name)
+            if self.model_server is None
+            else ServerChatModel(server=self.model_server)
+        )
         search: SearchBackend | None = None
         if settings.web_search:
             search = (
@@ -151,6 +162,25 @@ class App:
         self._stack.callback(self.speech.close)
         voice = VoiceReplies(self.chat, self.speech)
         self.commands = CommandHandler(
-            self.chat, docs=docs, stats=BotStats(self.inference, self.chat.locks), voice=voice
+            self.chat,
+            docs=docs,
+            stats=BotStats(self.inference, self.chat.locks, self.model_server),
+            voice=voice,
         )
         self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs, voice=voice)
+
+    async def _model_server(self, settings: Settings) -> ModelServer | None:
+        """The OpenAI-compatible server that answers instead of the pool, when one is set;
+        probed now so the log says what it is and what it cannot do."""
+        if settings.llm_base_url is None:
+            return None
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        server = ModelServer(
+            ServerConfig(
+                settings.llm_base_url, key, settings.llm_model, timeout_s=settings.llm_timeout_s
+            )
+        )
+        self._stack.push_async_callback(server.close)
+        await server.probe()
+        log.info("generation: %s", server.describe())
+        return server

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.platforms.discord.config import DiscordSettings
@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         True, description="run a worker inside the app; turn off when a worker pool runs elsewhere"
     )
+    # Or an OpenAI-compatible model server instead of the pool (llama-server, vLLM,
+    # SGLang, Ollama): its API's root, usually ending in /v1.
+    llm_base_url: str | None = Field(None, description="model server URL; unset: the pool")
+    llm_api_key: SecretStr | None = None
+    llm_model: str = Field("", description="the server's model; empty: the first it lists")
+    llm_timeout_s: float = Field(120.0, gt=0, description="wait for a token at most this long")
 
     # Conversations and quotas.
     conversation_ttl_s: int = Field(30 * 24 * 3600, ge=60)

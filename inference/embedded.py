@@ -67,6 +67,8 @@ class EmbeddedWorker:
         if chat_template is not None:
             self._args += ["--chat-template", str(chat_template)]
         self.process: asyncio.subprocess.Process | None = None
+        self.last_message = ""  # the worker's last line on stderr: why it stopped, often
+        self._relay: asyncio.Task[None] | None = None
         self.restarts = 0
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -96,15 +98,19 @@ class EmbeddedWorker:
             env={**os.environ, "BOT_REDIS_URL": self.redis_url, "BOT_LOG_LEVEL": _log_level()},
             # Its own session: a Ctrl-C in the terminal reaches the app, which stops it.
             start_new_session=True,
+            stderr=asyncio.subprocess.PIPE,
+            limit=1 << 20,  # the longest line relayed
         )  # fmt: skip
+        self._relay = asyncio.create_task(self._relay_messages(self.process), name="worker-log")
         redis = await open_redis(self.redis_url)
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             while not await redis.exists(worker_key(self.name)):
                 if self.process.returncode is not None:
+                    await self._relay  # its last words, read to the end
                     raise InferenceError(
                         f"the embedded inference worker exited at start-up "
-                        f"(status {self.process.returncode}); see its messages above"
+                        f"(status {self.process.returncode}): {self.last_message or 'no message'}"
                     )
                 if time.monotonic() > deadline:
                     await self._stop_process()
@@ -114,6 +120,15 @@ class EmbeddedWorker:
                 await asyncio.sleep(0.1)
         finally:
             await redis.aclose()
+
+    async def _relay_messages(self, process: asyncio.subprocess.Process) -> None:
+        """Pass the worker's messages on to the app's stderr, remembering the last."""
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            if line:
+                self.last_message = line
+                print(line, file=sys.stderr)
 
     async def _supervise(self) -> None:
         """Restart the worker whenever it dies while the app runs."""
@@ -125,8 +140,9 @@ class EmbeddedWorker:
             if time.monotonic() - started > HEALTHY_RUN_S:
                 delay = RESTART_DELAY_S
             log.error(
-                "the embedded inference worker stopped (status %s); restarting in %.0f s",
+                "the embedded inference worker stopped (status %s: %s); restarting in %.0f s",
                 status,
+                self.last_message or "no message",
                 delay,
             )
             await asyncio.sleep(delay)
@@ -147,3 +163,6 @@ class EmbeddedWorker:
         except TimeoutError:
             process.kill()
             await process.wait()
+        if self._relay is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relay, 5.0)

@@ -5,7 +5,9 @@ InferenceError               base class; `str(exc)` says what to do
 ├── InvalidJob               bad sampling values or messages (that job only)
 ├── PoolUnavailable          no worker is alive to take the job
 │   └── PoolBusy             the queue is full; carries an estimated wait
-└── JobFailed                a worker reported an error for the job
+├── JobFailed                a worker reported an error for the job
+└── ModelServerError         the OpenAI-compatible model server failed or refused;
+                             names the server's URL and, where it answered, its status
 """
 
 
@@ -32,4 +34,8 @@ class PoolBusy(PoolUnavailable):
 
 
 class JobFailed(InferenceError):
+    pass
+
+
+class ModelServerError(InferenceError):
     pass

@@ -11,24 +11,10 @@ from inference.batch_engine import BatchEngine, JobDone, TextOut
 from inference.chat_template import ChatTemplate
 from inference.errors import InvalidJob
 from inference.llama_backend import BackendConfig, LlamaBackend
+from inference.runner import JobError, RunnerEvent, RunnerStats, ToolCallOut
 from inference.sampling import SamplingParams
-from inference.tool_calls import ToolCall, ToolPlan, parse_call, plan_tools, prepare_messages
+from inference.tool_calls import ToolPlan, parse_call, plan_tools, prepare_messages
 from inference.tool_formats import choose_format
-
-
-@dataclass(frozen=True)
-class ToolCallOut:
-    job_id: str
-    call: ToolCall
-
-
-@dataclass(frozen=True)
-class JobError:
-    job_id: str
-    message: str
-
-
-RunnerEvent = TextOut | ToolCallOut | JobDone | JobError
 
 
 @dataclass
@@ -65,6 +51,8 @@ class _ToolAnswer:
 
 
 class ModelRunner:
+    """The real `Runner`: one GGUF model in llama.cpp, batched over `config.slots`."""
+
     def __init__(
         self,
         config: BackendConfig,
@@ -97,6 +85,10 @@ class ModelRunner:
             host_cache_bytes=host_cache_mb * 1024 * 1024,
         )
         self._tool_answers: dict[str, _ToolAnswer] = {}
+
+    @property
+    def tool_format(self) -> str:
+        return self.call_format.name
 
     @property
     def free_slots(self) -> int:
@@ -164,6 +156,11 @@ class ModelRunner:
                 del self._tool_answers[event.job_id]
                 out.extend(answer.finish(event))
         return out
+
+    def stats(self) -> RunnerStats:
+        return RunnerStats(
+            batch_tokens=self.engine.last_batch_size, cache_use=self.engine.cache_use
+        )
 
     def close(self) -> None:
         self.engine.close()

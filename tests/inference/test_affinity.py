@@ -14,8 +14,8 @@ from langchain_core.messages import HumanMessage
 
 from inference.chat_model import PoolChatModel
 from inference.client import InferenceClient
-from inference.errors import InvalidJob, JobFailed
-from inference.model_runner import ModelRunner
+from inference.errors import InvalidJob
+from inference.metrics import WorkerMetrics
 from inference.protocol import (
     JOBS_STREAM,
     WORKER_GROUP,
@@ -27,7 +27,10 @@ from inference.protocol import (
     worker_key,
 )
 from inference.worker import Worker, WorkerConfig
-from tests.inference.conftest import GREEDY, ask, start_worker, text_of
+from inference.worker.handover import Handover
+from inference.worker.queue import JobQueue
+from tests.inference.conftest import GREEDY, Pool, ask, text_of, until
+from tests.inference.scripted_runner import ScriptedRunner
 
 SAMPLING = {**GREEDY, "max_tokens": 12}
 QUESTION = "Tell me about cats."
@@ -42,7 +45,7 @@ def next_turn(first: list[Chunk]) -> list[dict[str, str]]:
     ]
 
 
-def handovers(worker: Worker, direction: str) -> float:
+def handovers(worker: Worker | Handover, direction: str) -> float:
     found = worker.metrics.registry.get_sample_value(
         "inference_handovers_total", {"direction": direction}
     )
@@ -64,29 +67,17 @@ async def read_as(redis_client: aioredis.Redis, job: Job, consumer: str) -> str:
 
 
 @pytest.fixture
-def workers(redis_client: aioredis.Redis) -> Iterator[list[Worker]]:
-    """Started workers, stopped at the end: `workers.append(start_worker(...))`. (After
-    `redis_client`, which empties the database before they start.)"""
-    started: list[Worker] = []
-    yield started
-    for worker in started:
-        worker.stop()
-
-
-@pytest.fixture
 def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
 
 
-def idle_worker(redis_url: str, name: str, model_name: str = "") -> Worker:
-    """A worker never started: its methods act as that worker would, on demand."""
-
-    def no_model() -> ModelRunner:
-        raise AssertionError("this worker only hands jobs over")
-
-    return Worker(WorkerConfig(redis_url=redis_url, name=name, model_name=model_name), no_model)
+def router(sync_redis: redis.Redis, name: str, model_name: str = "") -> Handover:
+    """What a worker named `name` serving `model_name` does with the jobs it reads."""
+    config = WorkerConfig(redis_url="", name=name, model_name=model_name)
+    metrics = WorkerMetrics()
+    return Handover(JobQueue(sync_redis, config, metrics), config, metrics, model_name)
 
 
 async def announce(
@@ -107,7 +98,7 @@ def test_the_affinity_key_travels_with_the_job_only_when_set() -> None:
 
 
 async def test_a_handed_over_entry_is_taken_as_its_first_delivery(
-    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
     await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
     jobs = [Job(messages=ask(f"q{n}"), sampling=SAMPLING, affinity="conv") for n in range(2)]
@@ -117,24 +108,23 @@ async def test_a_handed_over_entry_is_taken_as_its_first_delivery(
             JOBS_STREAM, WORKER_GROUP, "receiver", 0, [entry_id], justid=True, retrycount=0
         )
     await redis_client.xdel(JOBS_STREAM, entry_ids[1])  # trimmed before it was taken
-    receiver = idle_worker(redis_url, "receiver")
-    taken = await asyncio.to_thread(receiver._take_assigned, sync_redis, "receiver", 4)
-    assert taken == [(entry_ids[0], jobs[0].to_fields())]
+    runner = ScriptedRunner()
+    runner.reply("q0", ["a "] * 200, step_s=0.01)
+    receiver, _ = pool.scripted("receiver", runner)
+    await until(lambda: runner.started)
     pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
     # The trimmed one is acknowledged; the other counts one delivery, not two.
     assert [(p["message_id"], p["times_delivered"]) for p in pending] == [(entry_ids[0], 1)]
     assert handovers(receiver, "received") == 1
+    assert runner.started_ids() == [jobs[0].job_id]
+    await client.cancel(jobs[0].job_id)
 
 
 @pytest.mark.model
 async def test_the_next_turn_runs_where_the_conversation_is_cached(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
+    pool: Pool, model_path: Path, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
-    workers.extend(start_worker(redis_url, model_path, slots=2, name=n) for n in ("a", "b"))
+    workers = [pool.real(model_path, name, slots=2) for name in ("a", "b")]
     first = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
     holder = await redis_client.get(affinity_key("conv"))
     assert holder in ("a", "b")
@@ -147,43 +137,29 @@ async def test_the_next_turn_runs_where_the_conversation_is_cached(
     assert sent == received <= 1
 
 
-@pytest.mark.model
 async def test_a_worker_hands_the_next_turn_to_the_worker_caching_it(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
-    sync_redis: redis.Redis,
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis, sync_redis: redis.Redis
 ) -> None:
-    holder = start_worker(redis_url, model_path, slots=1, name="holder")
-    workers.append(holder)
+    holder, runner = pool.scripted("holder", ScriptedRunner(slots=1))
     first = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
     assert await redis_client.get(affinity_key("conv")) == "holder"
     # Another worker reads the second turn from the stream.
-    sender = idle_worker(redis_url, "sender")
+    sender = router(sync_redis, "sender")
     job = Job(messages=next_turn(first), sampling=SAMPLING, affinity="conv")
     entry_id = await read_as(redis_client, job, "sender")
-    entry = (entry_id, job.to_fields())
-    assert await asyncio.to_thread(sender._hand_over, sync_redis, [entry]) == []
+    assert await asyncio.to_thread(sender.route, [(entry_id, job.to_fields())]) == []
     second = await answer(client, job.job_id)
     assert second[-1].kind == "done"
-    assert second[-1].usage["cached_prompt_tokens"] >= first[-1].usage["prompt_tokens"]
+    assert runner.started_ids()[-1] == job.job_id
     assert handovers(sender, "sent") == 1
     assert handovers(holder, "received") == 1
 
 
-@pytest.mark.model
 async def test_an_affinity_to_a_dead_worker_runs_the_job_anyway(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
     await redis_client.set(affinity_key("conv"), "gone")  # no worker key: it stopped
-    worker = start_worker(redis_url, model_path, slots=1, name="alive")
-    workers.append(worker)
+    worker, _ = pool.scripted("alive")
     chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
     assert chunks[-1].kind == "done"
     assert await redis_client.get(affinity_key("conv")) == "alive"
@@ -191,18 +167,17 @@ async def test_an_affinity_to_a_dead_worker_runs_the_job_anyway(
 
 
 async def test_a_worker_silent_for_seconds_is_handed_nothing(
-    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis
+    redis_client: aioredis.Redis, sync_redis: redis.Redis
 ) -> None:
     await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
     await announce(redis_client, "silent", age_s=8)  # its hash has not expired yet
     await announce(redis_client, "recent", age_s=1)
-    sender = idle_worker(redis_url, "sender")
     entries = []
     for holder in ("silent", "recent"):
         await redis_client.set(affinity_key(holder), holder)
         job = Job(messages=ask("hi"), sampling=SAMPLING, affinity=holder)
         entries.append((await read_as(redis_client, job, "sender"), job.to_fields()))
-    kept = await asyncio.to_thread(sender._hand_over, sync_redis, entries)
+    kept = await asyncio.to_thread(router(sync_redis, "sender").route, entries)
     assert kept == entries[:1]  # the silent worker's job stays with the sender
     pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
     assert {p["message_id"]: p["consumer"] for p in pending} == {
@@ -211,19 +186,13 @@ async def test_a_worker_silent_for_seconds_is_handed_nothing(
     }
 
 
-@pytest.mark.model
 async def test_a_job_handed_to_a_worker_that_never_takes_it_is_recovered(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
     # A worker that announced a free slot a moment ago and then hung (or died).
     await announce(redis_client, "ghost", age_s=0)
     await redis_client.set(affinity_key("conv"), "ghost")
-    rescuer = start_worker(redis_url, model_path, slots=1, name="rescuer", claim_idle_ms=1000)
-    workers.append(rescuer)
+    rescuer, _ = pool.scripted("rescuer", claim_idle_ms=300)
     chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, affinity="conv")]
     assert chunks[-1].kind == "done"
     assert handovers(rescuer, "sent") == 1  # it went to the ghost first
@@ -231,15 +200,10 @@ async def test_a_job_handed_to_a_worker_that_never_takes_it_is_recovered(
     assert (await redis_client.xpending(JOBS_STREAM, WORKER_GROUP))["pending"] == 0
 
 
-@pytest.mark.model
 async def test_a_handed_over_job_is_not_handed_on(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
-    workers.extend(start_worker(redis_url, model_path, slots=2, name=n) for n in ("a", "b"))
+    (a, _), (b, b_runner) = pool.scripted("a"), pool.scripted("b")
     # The affinity names "a", idle and alive; yet "b" got the job handed over (say "a"
     # looked full to the sender): "b" runs it rather than sending it on.
     await redis_client.set(affinity_key("conv"), "a")
@@ -250,42 +214,22 @@ async def test_a_handed_over_job_is_not_handed_on(
     )
     chunks = await answer(client, job.job_id)
     assert chunks[-1].kind == "done"
+    assert b_runner.started_ids() == [job.job_id]
     assert await redis_client.get(affinity_key("conv")) == "b"
-    assert handovers(workers[1], "received") == 1
-    assert handovers(workers[0], "received") == handovers(workers[1], "sent") == 0
+    assert handovers(b, "received") == 1
+    assert handovers(a, "received") == handovers(b, "sent") == 0
 
 
-@pytest.mark.model
-async def test_a_leftover_of_an_earlier_run_counts_as_a_delivery(
-    workers: list[Worker],
-    redis_url: str,
-    model_path: Path,
-    client: InferenceClient,
-    redis_client: aioredis.Redis,
-) -> None:
-    # A job left pending by a worker that died and came back under the same name: taking
-    # it back counts a delivery, so a job that kills its worker is dead-lettered anyway.
-    job = Job(messages=ask(QUESTION), sampling=SAMPLING)
-    await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
-    entry_id = await read_as(redis_client, job, "again")
-    for _ in range(2):  # two more deliveries to earlier runs
-        await redis_client.xclaim(JOBS_STREAM, WORKER_GROUP, "again", 0, [entry_id])
-    workers.append(start_worker(redis_url, model_path, slots=1, name="again", max_deliveries=3))
-    with pytest.raises(JobFailed, match="several inference workers"):
-        await answer(client, job.job_id)
-    assert handovers(workers[0], "received") == 0
-
-
-@pytest.mark.model
 async def test_the_chat_model_passes_the_affinity(
-    worker: Worker, client: InferenceClient, redis_client: aioredis.Redis
+    pool: Pool, client: InferenceClient, redis_client: aioredis.Redis
 ) -> None:
+    pool.scripted("w")
     model = PoolChatModel(client=client, sampling=SAMPLING)
     await model.ainvoke([HumanMessage(QUESTION)], affinity="conv-lc")
-    assert await redis_client.get(affinity_key("conv-lc")) == worker.config.worker_name
+    assert await redis_client.get(affinity_key("conv-lc")) == "w"
     bound = PoolChatModel(client=client, sampling=SAMPLING, affinity="conv-bound")
     await bound.ainvoke([HumanMessage(QUESTION)])
-    assert await redis_client.get(affinity_key("conv-bound")) == worker.config.worker_name
+    assert await redis_client.get(affinity_key("conv-bound")) == "w"
 
 
 async def test_a_job_for_a_model_no_worker_serves_is_refused_at_once(
@@ -304,18 +248,18 @@ async def test_a_job_for_a_model_no_worker_serves_is_refused_at_once(
 
 @pytest.mark.parametrize("fresh", [True, False])
 async def test_a_job_for_another_model_goes_to_a_worker_serving_it(
-    redis_client: aioredis.Redis, redis_url: str, sync_redis: redis.Redis, fresh: bool
+    redis_client: aioredis.Redis, sync_redis: redis.Redis, fresh: bool
 ) -> None:
     await redis_client.xgroup_create(JOBS_STREAM, WORKER_GROUP, id="0", mkstream=True)
     await announce(redis_client, "qwen-busy", age_s=1, model="qwen", free=0)
     await announce(redis_client, "qwen-free", age_s=1, model="qwen", free=2)
     await announce(redis_client, "llama-silent", age_s=9, model="llama")  # may be dead
-    sender = idle_worker(redis_url, "sender", model_name="smol")
+    sender = router(sync_redis, "sender", model_name="smol")
     jobs = [
         Job(messages=ask("hi"), sampling=SAMPLING, model=m) for m in ("qwen", "llama", "smol", "")
     ]
     entries = [(await read_as(redis_client, job, "sender"), job.to_fields()) for job in jobs]
-    kept = await asyncio.to_thread(sender._hand_over, sync_redis, entries, fresh)
+    kept = await asyncio.to_thread(sender.route, entries, fresh)
     assert kept == entries[2:]  # its own model, and any model, run here
     pending = await redis_client.xpending_range(JOBS_STREAM, WORKER_GROUP, "-", "+", 10)
     where = {p["message_id"]: (p["consumer"], p["times_delivered"]) for p in pending}
@@ -326,12 +270,11 @@ async def test_a_job_for_another_model_goes_to_a_worker_serving_it(
     assert Chunk.from_fields(error[0][1]).text == "no worker serves the model 'llama' now"
 
 
-@pytest.mark.model
 async def test_a_job_naming_the_model_runs_on_the_worker_serving_it(
-    workers: list[Worker], redis_url: str, model_path: Path, client: InferenceClient
+    pool: Pool, client: InferenceClient
 ) -> None:
-    workers.append(start_worker(redis_url, model_path, slots=1, name="w", model_name="smol"))
+    _, runner = pool.scripted("w", model_name="smol")
     chunks = [chunk async for chunk in client.stream(ask(QUESTION), SAMPLING, model="smol")]
     assert chunks[-1].kind == "done"
     model = PoolChatModel(client=client, sampling=SAMPLING, model="smol")
-    assert (await model.ainvoke([HumanMessage(QUESTION)])).text
+    assert (await model.ainvoke([HumanMessage(QUESTION)])).text == runner.answer_to(QUESTION)

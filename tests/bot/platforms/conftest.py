@@ -22,6 +22,7 @@ from bot.speech.replies import VoiceReplies
 from bot.speech.service import SpeechToText
 from storage.documents import MiniLMEmbedder, PgDocumentStore
 from storage.token_budget import TokenBudget
+from tests.conftest import LLAMA_SERVER_KEY
 from tests.fakes import ScriptedChatModel
 
 
@@ -75,3 +76,13 @@ async def core(
     commands = CommandHandler(chat, docs=docs, voice=voice)
     yield BotCore(chat=chat, commands=commands, docs=docs, voice=voice)
     await raw.aclose()
+
+
+@pytest.fixture(params=["pool", "server"])
+def backend_settings(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The app's settings for each generation backend in turn: the worker pool, and an
+    OpenAI-compatible server (a real llama-server) in its place."""
+    if request.param == "pool":
+        return {}
+    server = request.getfixturevalue("llama_server")
+    return {"llm_base_url": server.url, "llm_api_key": LLAMA_SERVER_KEY}

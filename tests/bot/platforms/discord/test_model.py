@@ -17,8 +17,10 @@ from tests.test_app import settings_for as app_settings_for
 
 
 @pytest.mark.model
-async def test_the_real_model_answers_a_mention(fake: FakeDiscord, tmp_path: Path) -> None:
-    settings = app_settings_for(tmp_path / "data", sampling={"max_tokens": 24})
+async def test_the_real_model_answers_a_mention(
+    fake: FakeDiscord, tmp_path: Path, backend_settings: dict[str, object]
+) -> None:
+    settings = app_settings_for(tmp_path / "data", sampling={"max_tokens": 24}, **backend_settings)
     async with App(settings) as app:
         adapter = DiscordAdapter(app.core, settings_for(fake))
         stopping = asyncio.Event()

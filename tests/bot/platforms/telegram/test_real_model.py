@@ -15,7 +15,9 @@ from tests.bot.platforms.telegram.fake_bot_api import FakeBotApi, private_chat, 
 
 
 @pytest.mark.model
-async def test_the_real_model_answers_a_private_chat(tmp_path: Path, api: FakeBotApi) -> None:
+async def test_the_real_model_answers_a_private_chat(
+    tmp_path: Path, api: FakeBotApi, backend_settings: dict[str, object]
+) -> None:
     settings = Settings.model_validate(
         {
             "data_dir": tmp_path / "data",
@@ -26,6 +28,7 @@ async def test_the_real_model_answers_a_private_chat(tmp_path: Path, api: FakeBo
             "context_size": 1024,
             "web_search": False,
             "sampling": {"max_tokens": 32},
+            **backend_settings,
         }
     )
     async with App(settings) as app:

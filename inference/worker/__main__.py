@@ -1,0 +1,5 @@
+import sys
+
+from inference.worker.cli import main
+
+sys.exit(main())
