@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent_graph.document_answer import DOCUMENT_ANSWER_MODES, DocumentAnswers
 from agent_graph.graph import TOOL_ROUTING_MODES, ToolRouting
 from bot.config import SamplingDefaults
 from bot.errors import PermissionDenied, SettingError
@@ -153,6 +154,13 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             description="who picks tools: router (fast, any model), model (its own choice), off",
             choices=TOOL_ROUTING_MODES,
         ),
+        SettingSpec(
+            "document_answers",
+            "choice",
+            description="what is shown of answers from documents: strict (only what the "
+            "documents support), mark (unsupported sentences marked), off",
+            choices=DOCUMENT_ANSWER_MODES,
+        ),
     )
 }
 
@@ -180,6 +188,7 @@ class ChatSettings:
     system_prompt: str
     tools: tuple[str, ...]
     tool_routing: ToolRouting = "router"
+    document_answers: DocumentAnswers = "strict"
 
     @classmethod
     def from_defaults(cls, defaults: SamplingDefaults) -> ChatSettings:

@@ -24,9 +24,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import BaseOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from agent_graph.document_answer import (
+    MAX_QUESTION_CHARS,
+    DocumentAnswers,
+    guarded_text,
+    shown_answer,
+)
 from storage.documents import DocumentStore, Passage
 from storage.documents.chunking import chunk_text
-from storage.documents.evidence import Quote, best_sentences, render_quotes
+from storage.documents.evidence import Quote, render_quotes
 
 NOT_FOUND = "The documents here don't contain the answer to that."
 # What the model is told to say when the passages do not answer; seeing it, `ask`
@@ -105,20 +111,22 @@ async def ask(
     *,
     k: int = 5,
     sampling: dict[str, Any] | None = None,
+    mode: DocumentAnswers = "strict",
 ) -> Answer:
-    """Answer `question` from the scope's documents only."""
+    """Answer `question` from the scope's documents only; what is shown of the model's
+    answer is what `mode` allows (`agent_graph.document_answer`)."""
+    question = question[:MAX_QUESTION_CHARS]
     passages = await store.search(scope, question, k=k)
     if not passages:
         return Answer(NOT_FOUND)
     chain = ASK_PROMPT | model.bind(**(sampling or {})) | StrOutputParser()
-    text = await chain.ainvoke({"passages": number_passages(passages), "question": question})
-    text = text.strip()
+    pieces = chain.astream({"passages": number_passages(passages), "question": question})
+    text = (await guarded_text(pieces)).strip()
     if not text or NOT_FOUND_MARK.lower() in text.lower():
         return Answer(NOT_FOUND, passages)
-    answer = Answer(text, passages, found=True)
-    cited = [(number, passage.text) for number, passage in answer.cited()]
-    quotes = await best_sentences(store.embedder, question, cited)
-    return Answer(text, passages, found=True, quotes=quotes)
+    cited = [(number, passage.text) for number, passage in Answer(text, passages).cited()]
+    shown = await shown_answer(store.embedder, question, text, cited, mode)
+    return Answer(shown, passages, found=True)
 
 
 @dataclass(frozen=True)
