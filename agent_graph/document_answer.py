@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from storage.documents.content_words import fold
@@ -95,16 +96,28 @@ def repetition_start(text: str) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class ShownAnswer:
+    text: str  # what is shown of the model's answer; "" when none of it is
+    quotes: list[Quote] = field(default_factory=list)  # the evidence under it
+
+    def render(self) -> str:
+        """The answer with its evidence (sources are the caller's to add)."""
+        if self.text:
+            return self.text + render_quotes(self.quotes)
+        return evidence_only(self.quotes)
+
+
 async def shown_answer(
     embedder: Embedder | None,
     question: str,
     answer: str,
     cited: Sequence[tuple[int, str]],
     mode: DocumentAnswers = "strict",
-    check: SupportCheck = "both",
-) -> str:
+    check: SupportCheck = "words",
+) -> ShownAnswer:
     """What the person reads of `answer` (the model's, from the passages `cited` as
-    (citation number, text)), followed by the evidence; sources are the caller's.
+    (citation number, text)), and the evidence that follows it.
     Without an embedder there are no quotes and sentences are checked by their words."""
     question = question[:MAX_QUESTION_CHARS]
     quotes: list[Quote] = []
@@ -116,17 +129,14 @@ async def shown_answer(
         except Exception:  # the answer is still checked; it is shown without quotes
             logger.warning("could not pick sentences from the passages", exc_info=True)
     if mode == "off":
-        return answer.strip() + render_quotes(quotes)
+        return ShownAnswer(answer.strip(), quotes)
     checked = await check_sentences(
         embedder, answer, [text for _, text in cited], question, check=check
     )
     if mode == "mark":
         marked = [c.text if c.supported else UNSUPPORTED_MARK + c.text for c in checked]
-        return " ".join(marked) + render_quotes(quotes)
-    kept = [c.text for c in checked if c.supported]
-    if kept:
-        return " ".join(kept) + render_quotes(quotes)
-    return evidence_only(quotes)
+        return ShownAnswer(" ".join(marked), quotes)
+    return ShownAnswer(" ".join(c.text for c in checked if c.supported), quotes)
 
 
 def evidence_only(quotes: Sequence[Quote]) -> str:

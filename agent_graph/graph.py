@@ -353,7 +353,8 @@ def build_graph(
         question = next((m.text for m in reversed(stored) if isinstance(m, HumanMessage)), "")
         passages = parse_passages(stored[-1].text)
         embedder = tool_router.embedder
-        shown = await shown_answer(embedder, routed_text(question), answer, passages, mode)
+        checked = await shown_answer(embedder, routed_text(question), answer, passages, mode)
+        shown = checked.render()
         if mode == "off":
             # The answer itself has streamed; what follows it is the evidence.
             shown = shown[len(answer.strip()) :] if answer.strip() else shown.lstrip("\n")

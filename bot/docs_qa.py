@@ -32,7 +32,7 @@ from agent_graph.document_answer import (
 )
 from storage.documents import DocumentStore, Passage
 from storage.documents.chunking import chunk_text
-from storage.documents.evidence import Quote, render_quotes
+from storage.documents.evidence import Quote
 
 NOT_FOUND = "The documents here don't contain the answer to that."
 # What the model is told to say when the passages do not answer; seeing it, `ask`
@@ -94,7 +94,7 @@ class Answer:
         sources = "\n".join(
             f"[{n}] {passage.citation()} - {passage.source}" for n, passage in self.cited()
         )
-        return f"{self.text}{render_quotes(self.quotes)}\n\nSources:\n{sources}"
+        return f"{self.text}\n\nSources:\n{sources}"  # the text carries the quotes
 
 
 def number_passages(passages: Sequence[Passage]) -> str:
@@ -126,7 +126,7 @@ async def ask(
         return Answer(NOT_FOUND, passages)
     cited = [(number, passage.text) for number, passage in Answer(text, passages).cited()]
     shown = await shown_answer(store.embedder, question, text, cited, mode)
-    return Answer(shown, passages, found=True)
+    return Answer(shown.render(), passages, found=True, quotes=shown.quotes)
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 Shared by the pick of evidence sentences (`storage.documents.evidence`) and the check of
 generated sentences against their sources (`storage.documents.support`): both ask how
 much of one text's content another holds. Words are compared by a crude stem (accents
-folded, cut to `STEM_CHARS` letters) so "propuso" meets "propuesta" and "deployments"
-meets "deployment" without a stemmer per language. Numbers are compared by value as
-written, with thousands separators removed ("50.000", "50,000" and "50000" are one
-number) and a decimal comma read as a point ("1,6" is 1.6).
+folded, a final "s" dropped, cut to `STEM_CHARS` letters) so "propuso" meets
+"propuesta" and "deployments" meets "deployment" without a stemmer per language.
+Numbers are compared by value as written, with thousands separators removed ("50.000",
+"50,000" and "50000" are one number) and a decimal comma read as a point ("1,6" is 1.6).
 """
 
 from __future__ import annotations
@@ -49,10 +49,17 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 
 
+def _stem(word: str) -> str:
+    # A plural's "s" off first: "uses" meets "use", "días" meets "día".
+    if len(word) > 3 and word.endswith("s"):
+        word = word[:-1]
+    return word[:STEM_CHARS]
+
+
 def stems(text: str) -> set[str]:
     """The stems of the content words of `text` (stop words and one-letter words left out)."""
     words = (fold(word) for word in _WORD.findall(text))
-    return {word[:STEM_CHARS] for word in words if len(word) > 1 and word not in STOP_WORDS}
+    return {_stem(word) for word in words if len(word) > 1 and word not in STOP_WORDS}
 
 
 def _number_value(raw: str) -> str:
