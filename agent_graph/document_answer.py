@@ -35,9 +35,9 @@ DOCUMENT_ANSWER_MODES: tuple[DocumentAnswers, ...] = ("strict", "mark", "off")
 EVIDENCE_ONLY = "The documents say:"
 NO_EVIDENCE = "I found passages on this, but no sentence in them that answers it."
 UNSUPPORTED_MARK = "[not in the documents] "
-# A document answer longer than this is running away (the model's own words; the
-# evidence is added after).
-MAX_ANSWER_CHARS = 700
+# A document answer longer than this is running away (the model's own words, about 100
+# tokens; the evidence is added after, so a longer answer only costs time).
+MAX_ANSWER_CHARS = 400
 # A phrase of this many words, seen this many times, is repetition.
 PHRASE_WORDS = 6
 PHRASE_REPEATS = 2

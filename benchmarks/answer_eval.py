@@ -280,8 +280,19 @@ async def main() -> None:
                 for mode in args.modes:
                     found = []
                     for index, case in enumerate(cases):
-                        found.append(await ask(agent, case, f"{mode}-{index}", mode))
-                        print(".", end="", file=sys.stderr, flush=True)
+                        result = await ask(agent, case, f"{mode}-{index}", mode)
+                        found.append(result)
+                        # One line per answer as it comes, so a long run can be followed.
+                        progress = {
+                            "mode": mode,
+                            "question": case.question,
+                            "hit": result.hit,
+                            "documents": result.routed,
+                            "unsupported": result.unsupported(),
+                            "seconds": round(result.seconds, 2),
+                            "shown": result.shown,
+                        }
+                        print(json.dumps(progress, ensure_ascii=False), file=sys.stderr, flush=True)
                     results[mode] = found
             await redis.aclose()
         finally:

@@ -124,8 +124,9 @@ async def ask(
     text = (await guarded_text(pieces)).strip()
     if not text or NOT_FOUND_MARK.lower() in text.lower():
         return Answer(NOT_FOUND, passages)
-    cited = [(number, passage.text) for number, passage in Answer(text, passages).cited()]
-    shown = await shown_answer(store.embedder, question, text, cited, mode)
+    # All the passages retrieved, not only those cited: a small model cites wrong numbers.
+    numbered = [(number, passage.text) for number, passage in enumerate(passages, 1)]
+    shown = await shown_answer(store.embedder, question, text, numbered, mode)
     return Answer(shown.render(), passages, found=True, quotes=shown.quotes)
 
 
