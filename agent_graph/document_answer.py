@@ -118,16 +118,15 @@ async def shown_answer(
 ) -> ShownAnswer:
     """What the person reads of `answer` (the model's, from the passages `cited` as
     (citation number, text)), and the evidence that follows it.
-    Without an embedder there are no quotes and sentences are checked by their words."""
+    Without an embedder, quotes are picked and sentences checked by their words."""
     question = question[:MAX_QUESTION_CHARS]
     quotes: list[Quote] = []
     if embedder is None:
         check = "words"
-    else:
-        try:
-            quotes = await best_sentences(embedder, question, cited)
-        except Exception:  # the answer is still checked; it is shown without quotes
-            logger.warning("could not pick sentences from the passages", exc_info=True)
+    try:
+        quotes = await best_sentences(embedder, question, cited)
+    except Exception:  # the answer is still checked; it is shown without quotes
+        logger.warning("could not pick sentences from the passages", exc_info=True)
     if mode == "off":
         return ShownAnswer(answer.strip(), quotes)
     checked = await check_sentences(

@@ -121,26 +121,40 @@ def word_score(question: str, sentence: str) -> float:
     return WORDS_WEIGHT * words + NUMBERS_WEIGHT * figures
 
 
+def _units_or_whole(text: str) -> list[Sentence]:
+    """A passage's sentences; a passage too short to hold one ("be kind always") is
+    its own, unless it is only headings or addressed to the model."""
+    units = sentence_units(text)
+    if units:
+        return units
+    body = " ".join(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+    if not body or ADDRESSED_TO_MODEL.search(body):
+        return []
+    return [Sentence(body[:MAX_SENTENCE_CHARS], 0)]
+
+
 async def best_sentences(
-    embedder: Embedder,
+    embedder: Embedder | None,
     question: str,
     passages: Sequence[tuple[int, str]],
     limit: int = 2,
 ) -> list[Quote]:
     """Up to `limit` quotes from `passages` ((citation number, text) pairs) for
     `question`, best first: a sentence and the next of its paragraph where they fit;
-    quotes after the first only if nearly as good."""
-    candidates = [
-        (number, index, unit)
-        for number, text in passages
-        for index, unit in enumerate(sentence_units(text))
-    ]
+    quotes after the first only if nearly as good. Without an embedder, by the
+    question's words alone."""
+    candidates = [(number, unit) for number, text in passages for unit in _units_or_whole(text)]
     if not question.strip() or not candidates:
         return []
-    vectors = await embedder.embed([question, *(unit.text for _, _, unit in candidates)])
+    similarities = [0.0] * len(candidates)
+    if embedder is not None:
+        vectors = await embedder.embed([question, *(unit.text for _, unit in candidates)])
+        similarities = [float(value) for value in vectors[1:] @ vectors[0]]
     scores = [
-        float(similarity) + word_score(question, unit.text)
-        for similarity, (_, _, unit) in zip(vectors[1:] @ vectors[0], candidates, strict=True)
+        similarity + word_score(question, unit.text)
+        for similarity, (_, unit) in zip(similarities, candidates, strict=True)
     ]
     ranked = sorted(range(len(candidates)), key=lambda i: -scores[i])
     best = scores[ranked[0]]
@@ -151,12 +165,12 @@ async def best_sentences(
             break
         if position in shown:
             continue
-        number, _, unit = candidates[position]
+        number, unit = candidates[position]
         text = unit.text
         shown.add(position)
         following = position + 1
         if following < len(candidates) and following not in shown:
-            next_number, _, next_unit = candidates[following]
+            next_number, next_unit = candidates[following]
             joined = f"{text} {next_unit.text}"
             same = next_number == number and next_unit.paragraph == unit.paragraph
             if same and len(joined) <= MAX_QUOTE_CHARS:
