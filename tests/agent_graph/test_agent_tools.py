@@ -72,7 +72,7 @@ def kinds(events: list[AgentEvent]) -> list[str]:
         if isinstance(event, TextDelta):
             if not out or out[-1] != "text":
                 out.append("text")
-        else:
+        elif isinstance(event, ToolEvent):
             out.append(f"{event.name}:{'end' if event.finished else 'start'}")
     return out
 
@@ -285,7 +285,7 @@ async def test_stopped_during_a_tool_keeps_history_valid(saver: AsyncRedisSaver)
         async for event in agent.stream_reply("t", "search slowly", turn()):
             if isinstance(event, TextDelta):
                 shown.append(event.text)
-            elif not event.finished:
+            elif isinstance(event, ToolEvent) and not event.finished:
                 started.set()
 
     task = asyncio.create_task(consume())
