@@ -23,6 +23,7 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from agent_graph.document_answer import DocumentAnswers
 from agent_graph.events import AgentEvent, TextDelta, ToolEvent, Usage
 from agent_graph.graph import MODEL_NODE, ToolRouting, build_graph
 from agent_graph.history import NOT_RUN, split_turns
@@ -47,6 +48,7 @@ class TurnSettings:
     tools: tuple[str, ...] = ()  # enabled tool names (the `tools` setting)
     document_scope: str = ""  # whose documents search_documents reads; "" = none
     tool_routing: ToolRouting = "router"  # who chooses tools (the `tool_routing` setting)
+    document_answers: DocumentAnswers = "strict"  # what is shown of answers from documents
 
 
 class Agent:
@@ -104,6 +106,7 @@ class Agent:
                 "tools": tuple(settings.tools),
                 "document_scope": settings.document_scope,
                 "tool_routing": settings.tool_routing,
+                "document_answers": settings.document_answers,
             },
             # Each tool round is two graph steps; the step limit ends turns long before.
             "recursion_limit": 2 * self._max_tool_rounds + 8,

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from agent_graph.errors import ToolError
 from agent_graph.tools.arithmetic import CONSTANTS, FUNCTIONS, MAX_EXPRESSION_CHARS, evaluate
 from agent_graph.word_chains import find_chain
+from agent_graph.word_problems import find_word_problem
 
 # Not the constant `e`: a lone letter e in a sentence is rarely Euler's number.
 _NAMES = "|".join(sorted((*FUNCTIONS, *(c for c in CONSTANTS if c != "e")), key=len, reverse=True))
@@ -53,13 +54,19 @@ _NUMBER = r"(\d+(?:\.\d+)?)"
 _WORD_OPERATORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), replacement)
     for pattern, replacement in (
-        (rf"{_NUMBER}\s*% (?:of|de) {_NUMBER}", r"\1 / 100 * \2"),
+        (rf"{_NUMBER}\s*(?:%|percent|per ?cent|por ?ciento) (?:of|de) {_NUMBER}", r"\1 / 100 * \2"),
         (rf"\b(?:the )?square root of {_NUMBER}", r"sqrt(\1)"),
         (rf"\bra[ií]z cuadrada de {_NUMBER}", r"sqrt(\1)"),
         (rf"{_NUMBER} factorial\b", r"factorial(\1)"),
+        (
+            rf"\b(?:raise|eleva) {_NUMBER} (?:to|a)(?: the| la)? (?:power|potencia)(?: of| de)? "
+            rf"{_NUMBER}",
+            r"\1 ** \2",
+        ),
         (rf"\bfactorial (?:of|de) {_NUMBER}", r"factorial(\1)"),
         (
-            r"(?<=\d) (?:to the power of|raised to(?: the power of)?|elevado a(?: la)?) (?=\d)",
+            r"(?<=\d) (?:to the power(?: of)?|raised to(?: the power(?: of)?)?|"
+            r"elevado a(?: la(?: potencia)?)?) (?=\d)",
             " ** ",
         ),
         (r"(?<=\d) (?:times|multiplied by|por|multiplicado por) (?=\d)", " * "),
@@ -129,10 +136,21 @@ def _asks_only_for_it(text: str, raw: str) -> bool:
     return len(words) <= MAX_WORDS_AROUND or all(word in _ASKING_WORDS for word in words)
 
 
+# "to 4 decimal places", "con 3 decimales": the result rounded, the count not an operand.
+_DECIMAL_PLACES = re.compile(
+    r"\s*,?\s*\b(?:to|with|rounded\s+to|a|con)\s+(\d{1,2})\s+"
+    r"(?:decimal\s+places|decimals|decimales|cifras\s+decimales|d[ií]gitos\s+decimales)\b",
+    re.IGNORECASE,
+)
+
+
 def find_calculation(message: str) -> Calculation | None:
     """The one calculation in `message` that uses all its numbers, or None (also when
     there are several)."""
     text = _THOUSANDS.sub("", message)
+    places = _DECIMAL_PLACES.search(text)
+    if places is not None:
+        text = text[: places.start()] + text[places.end() :]
     chain = find_chain(text)
     if chain is not None:
         raw, expression = chain
@@ -140,11 +158,16 @@ def find_calculation(message: str) -> Calculation | None:
     else:
         spelled = _symbols_for_words(text)
         found = [(raw, expression, spelled) for raw, expression in _candidates(spelled)]
-    if len(found) != 1:  # none, or several: one call would answer only part of it
-        return None
+    if len(found) != 1 or not uses_every_number(found[0][1], text):
+        # Not one calculation written out: perhaps a word problem, read whole.
+        problem = find_word_problem(text)
+        if problem is None:
+            return None
+        # Its answer is the calculator's line: the words asked for that number alone.
+        found = [(problem[0], problem[1], "")]
     [(raw, expression, read)] = found
-    if not uses_every_number(expression, text):
-        return None
+    if places is not None:
+        expression = f"round({expression}, {places.group(1)})"
     refusal = ""
     try:
         evaluate(expression)

@@ -21,11 +21,9 @@ from langchain_core.messages.tool import tool_call as make_tool_call
 
 from agent_graph.arithmetic_intent import find_calculation
 from agent_graph.fixed_answers import AnswerKey, say
-from agent_graph.tool_router import Route, routed_text
+from agent_graph.tool_router import Route
 from agent_graph.tools import AgentTool
 from agent_graph.tools.documents import parse_passages
-from storage.documents.embedder import Embedder
-from storage.documents.evidence import best_sentences, render_quotes
 
 logger = logging.getLogger(__name__)
 
@@ -142,23 +140,3 @@ def answer_without_model(messages: Sequence[BaseMessage]) -> AIMessage | None:
         # Nothing to answer from, so nothing for the model to make up.
         return AIMessage(say("no_passages", question))
     return None
-
-
-async def document_evidence(embedder: Embedder | None, messages: Sequence[BaseMessage]) -> str:
-    """Under an answer from the documents: the sentences of the passages just read that
-    answer the person's question, in their own words; "" when there are none (or no
-    embedder to pick them with)."""
-    result = messages[-1] if messages else None
-    question = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-    if embedder is None or question is None or not isinstance(result, ToolMessage):
-        return ""
-    if result.name != "search_documents" or result.status == "error":
-        return ""
-    passages = parse_passages(result.text)
-    try:
-        # The text the router embedded: the question's vector is remembered.
-        quotes = await best_sentences(embedder, routed_text(question.text), passages)
-    except Exception:  # the answer stands without its quotes
-        logger.warning("could not pick sentences from the passages", exc_info=True)
-        return ""
-    return render_quotes(quotes)

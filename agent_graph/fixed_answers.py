@@ -20,6 +20,7 @@ AnswerKey = Literal[
     "documents_failed",
     "tool_failed",
     "no_passages",
+    "unchecked_arithmetic",
 ]
 
 _ANSWERS: Final[dict[AnswerKey, dict[str, str]]] = {
@@ -50,6 +51,12 @@ _ANSWERS: Final[dict[AnswerKey, dict[str, str]]] = {
     "tool_failed": {
         "en": "The {name} tool failed ({reason}).",
         "es": "La herramienta {name} falló ({reason}).",
+    },
+    "unchecked_arithmetic": {
+        "en": "(I couldn't turn this into a calculation, so the calculator did not check "
+        "this; the numbers below are unchecked.)\n\n",
+        "es": "(No pude convertir esto en un cálculo, así que la calculadora no lo ha "
+        "comprobado; los números de abajo no están verificados.)\n\n",
     },
     "no_passages": {
         "en": "This community's documents don't say anything about that.",

@@ -47,12 +47,18 @@ from agent_graph.decisions import (
     agent_decision,
     answer_without_model,
     arithmetic_call,
-    document_evidence,
     from_memory_note,
     routed_call,
     this_turn,
 )
+from agent_graph.document_answer import (
+    DocumentAnswers,
+    RunawayGuard,
+    close_stream,
+    shown_answer,
+)
 from agent_graph.events import TextDelta
+from agent_graph.fixed_answers import say
 from agent_graph.history import fit_history, overflow, repair_tool_pairs
 from agent_graph.prompts import (
     PromptStyle,
@@ -62,8 +68,9 @@ from agent_graph.prompts import (
 )
 from agent_graph.result_answer import CallGuard, web_digest, web_sources
 from agent_graph.tool_calls import run_tool_calls
-from agent_graph.tool_router import ToolRouter
+from agent_graph.tool_router import ToolRouter, routed_text
 from agent_graph.tools import AgentTool, Toolbox, ToolContext
+from agent_graph.tools.documents import parse_passages
 
 __all__ = ["LIMIT_NODE", "MODEL_NODE", "TOOLS_NODE", "build_graph", "fit_history"]
 
@@ -89,6 +96,10 @@ def _turn(config: RunnableConfig, toolbox: Toolbox) -> tuple[ToolContext, list[A
     settings = config.get("configurable", {})
     context = ToolContext(document_scope=str(settings.get("document_scope", "") or ""))
     return context, toolbox.offered(settings.get("tools", ()), context)
+
+
+class _Runaway(Exception):
+    """Raised from a stream's text callback to stop the generation."""
 
 
 ToolRouting = Literal["router", "model", "off"]
@@ -144,11 +155,17 @@ async def _generate(
     if configurable.get("thread_id"):
         routing["affinity"] = str(configurable["thread_id"])
     kw = {**routing, **kw}
-    async for chunk in runnable.astream(prompt, config, **kw):
-        if isinstance(chunk, AIMessageChunk):
-            merged = chunk if merged is None else merged + chunk
-            if on_text is not None and chunk.text:
-                on_text(chunk.text)
+    # Closed on the way out, so a caller that stops reading (`on_text` raising) ends
+    # the generation rather than leaving it to the garbage collector.
+    chunks = runnable.astream(prompt, config, **kw)
+    try:
+        async for chunk in chunks:
+            if isinstance(chunk, AIMessageChunk):
+                merged = chunk if merged is None else merged + chunk
+                if on_text is not None and chunk.text:
+                    on_text(chunk.text)
+    finally:
+        await close_stream(chunks)
     if merged is None:
         return AIMessage("")
     message = message_chunk_to_message(merged)
@@ -190,16 +207,18 @@ def build_graph(
 
     async def decide(
         message: BaseMessage, offered: list[AgentTool[Any]], context: ToolContext, mode: str
-    ) -> AIMessage | None:
+    ) -> tuple[AIMessage | None, str | None]:
         """The agent's own step for a new message: a tool call, or an answer; None
-        leaves the step to the model."""
+        leaves the step to the model, with the note its answer starts with, if any."""
         if mode == "router":
             names = [tool.name for tool in offered]
             route = await tool_router.route(message.text, names, context.document_scope)
-            return routed_call(route, message.text, offered)
+            if route.reason == "unchecked_arithmetic":
+                return None, say("unchecked_arithmetic", message.text)
+            return routed_call(route, message.text, offered), None
         if mode == "model" and detect_arithmetic:
-            return arithmetic_call(message, offered)
-        return None
+            return arithmetic_call(message, offered), None
+        return None, None
 
     async def hint(
         message: BaseMessage, offered: list[AgentTool[Any]], context: ToolContext
@@ -218,7 +237,7 @@ def build_graph(
         removals = [RemoveMessage(id=message.id) for message in drop if message.id]
         note: str | None = None
         if stored and isinstance(stored[-1], HumanMessage):
-            decided = await decide(stored[-1], offered, context, mode)
+            decided, note = await decide(stored[-1], offered, context, mode)
         else:
             note = from_memory_note(stored)
             decided = None if note is not None else answer_without_model(stored)
@@ -256,9 +275,10 @@ def build_graph(
         config: RunnableConfig,
         sampling: dict[str, Any],
     ) -> AIMessage:
-        """The search the router tried failed and the question is general: the model
-        answers from what it knows, after `note`, which says so. The failed call and its
-        error are left out of the prompt (a small model would only repeat them)."""
+        """The model answers from what it knows, after `note`, which says why that is
+        unchecked (the search the router tried failed and the question is general, or a
+        calculation could not be read whole). A failed call and its error are left out
+        of the prompt (a small model would only repeat them)."""
         get_stream_writer()(TextDelta(note))
         asked = [
             message
@@ -280,7 +300,9 @@ def build_graph(
         """The model's answer from the agent's tool result, guarded against calls written
         as text, with what the tool found under it (see `agent_graph.result_answer`)."""
         write = get_stream_writer()
-        evidence = await document_evidence(tool_router.embedder, stored)
+        if tool_name == "search_documents":
+            mode = config.get("configurable", {}).get("document_answers", "strict")
+            return await answer_from_documents(prompt, stored, mode, config, sampling)
         result = stored[-1]
         found = result.text if tool_name == "web_search" else ""
         sources = web_sources(found)
@@ -288,21 +310,58 @@ def build_graph(
         try:
             await _generate(model, prompt, config, on_text=guard.feed, **sampling)
         except Exception:
-            if not evidence and not sources:
+            if not sources:
                 raise
             # What the tool found answers even when the model cannot.
             logger.warning("the model failed; answering with what the tool found", exc_info=True)
         answer = guard.finish()
-        if not answer.strip():
+        if not answer.strip() and found:
             # No answer of the model's own: the tool's findings, in their own words.
-            evidence = evidence.lstrip("\n")
-            if found:
-                answer, sources = web_digest(found), ""
-                write(TextDelta(answer))
-        tail = evidence + sources
-        if tail:
-            write(TextDelta(tail))
-        return AIMessage(answer + tail)
+            answer, sources = web_digest(found), ""
+            write(TextDelta(answer))
+        if sources:
+            write(TextDelta(sources))
+        return AIMessage(answer + sources)
+
+    async def answer_from_documents(
+        prompt: list[BaseMessage],
+        stored: list[BaseMessage],
+        mode: DocumentAnswers,
+        config: RunnableConfig,
+        sampling: dict[str, Any],
+    ) -> AIMessage:
+        """The model's answer from the passages just read, stopped if it runs away, shown
+        as `mode` allows (`agent_graph.document_answer`): in `strict` and `mark` it is
+        checked whole before anything of it is shown, so it does not stream."""
+        write = get_stream_writer()
+        guard, calls = RunawayGuard(), CallGuard(lambda text: None)
+        streamed = CallGuard(lambda text: write(TextDelta(text))) if mode == "off" else None
+
+        def feed(text: str) -> None:
+            (streamed or calls).feed(text)
+            if guard.feed(text):
+                raise _Runaway
+
+        try:
+            await _generate(model, prompt, config, on_text=feed, **sampling)
+        except _Runaway:
+            pass
+        except Exception:  # the evidence answers even when the model cannot
+            logger.warning("the model failed; answering with the evidence", exc_info=True)
+        written = (streamed or calls).finish()
+        answer = guard.text if written.strip() else ""
+        question = next((m.text for m in reversed(stored) if isinstance(m, HumanMessage)), "")
+        passages = parse_passages(stored[-1].text)
+        embedder = tool_router.embedder
+        checked = await shown_answer(embedder, routed_text(question), answer, passages, mode)
+        shown = checked.render()
+        if mode == "off":
+            # The answer itself has streamed; what follows it is the evidence.
+            shown = shown[len(answer.strip()) :] if answer.strip() else shown.lstrip("\n")
+            write(TextDelta(shown))
+            return AIMessage(answer.strip() + shown)
+        write(TextDelta(shown))
+        return AIMessage(shown)
 
     async def _with_tools_or_plain(
         prompt: list[BaseMessage],

@@ -18,10 +18,13 @@ _FLAGS = re.IGNORECASE | re.UNICODE
 # "according to the docs", "las normas de este servidor", "según nuestra guía".
 _DOC_NOUNS_EN = (
     r"(?:documents?|docs|files|notes|handbook|guide(?:lines)?|manual|rules|policy|policies|"
-    r"faq|wiki|readme)"
+    r"faq|wiki|readme|knowledge\s+base|kb|runbook|playbook|bylaws|code\s+of\s+conduct|"
+    r"regulations)"
 )
 _DOC_NOUNS_ES = (
-    r"(?:documentos?|archivos?|ficheros?|notas|gu[ií]a|manual|normas|reglas|pol[ií]tica)"
+    r"(?:documentos?|archivos?|ficheros?|notas|gu[ií]a|manual|normas|reglas|pol[ií]tica|"
+    r"reglamento|estatutos|base\s+de\s+conocimiento|wiki|c[oó]digo\s+de\s+conducta|"
+    r"normativa)"
 )
 _GROUP_EN = r"(?:server|community|group|club|channel|chat)"
 _GROUP_ES = r"(?:servidor|comunidad|grupo|club|canal|chat)"
@@ -34,7 +37,14 @@ EXPLICIT_DOCUMENTS: Final = re.compile(
     rf"|\bnuestr[oa]s?\s+(?:[\wáéíóúñ]+\s+){{0,2}}?{_DOC_NOUNS_ES}\b"
     rf"|\b{_DOC_NOUNS_ES}\s+de\s+(?:nuestr[oa]|est[ea])\s+{_GROUP_ES}\b"
     rf"|\bseg[uú]n\s+(?:el|la|los|las)\s+{_DOC_NOUNS_ES}\b"
-    rf"|\b(?:en|mira\s+en|busca\s+en)\s+(?:el|la|los|las)\s+{_DOC_NOUNS_ES}\b",
+    rf"|\b(?:en|mira\s+en|busca\s+en)\s+(?:el|la|los|las)\s+{_DOC_NOUNS_ES}\b"
+    # "what do the rules say", "check the knowledge base", "qué dice el reglamento",
+    # "las normas del grupo": the community's own texts, named with an article.
+    rf"|\bwhat\s+(?:do|does)\s+the\s+{_DOC_NOUNS_EN}\s+say\b"
+    rf"|\b(?:check|consult|see|per)\s+(?:the|our)\s+{_DOC_NOUNS_EN}\b"
+    rf"|\bqu[eé]\s+dicen?\s+(?:el|la|los|las)\s+{_DOC_NOUNS_ES}\b"
+    rf"|\b{_DOC_NOUNS_ES}\s+del\s+{_GROUP_ES}\b"
+    rf"|\b(?:the|our)\s+{_GROUP_EN}\s+{_DOC_NOUNS_EN}\b",
     _FLAGS,
 )
 

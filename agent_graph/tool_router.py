@@ -3,7 +3,9 @@
 A 135M model does not decide to search (`benchmarks/tool_eval.py`), so the agent decides
 for it, in a few milliseconds on the CPU, from what the message says:
 
-1. a calculation written out in it (`agent_graph.arithmetic_intent`): the calculator;
+1. a calculation written out in it, or a word problem read whole
+   (`agent_graph.arithmetic_intent`): the calculator; a word problem that cannot be
+   read whole: none, and the model's answer is marked unchecked;
 2. a request for the community's documents in so many words ("según nuestra guía"),
    or for a web search ("search the web for ..."): that tool;
 3. the nearest labelled examples (`agent_graph.router_examples`) in MiniLM's sentence
@@ -41,12 +43,22 @@ from agent_graph.router_cues import (
 )
 from agent_graph.router_examples import EXAMPLES, RoutedTool
 from agent_graph.tools.documents import DocumentSearch
+from agent_graph.word_problems import looks_like_word_problem
 from storage.documents.embedder import Embedder, Vectors
 
 logger = logging.getLogger(__name__)
 
 ToolName = Literal["calculator", "web_search", "search_documents", "none"]
-Reason = Literal["empty", "arithmetic", "explicit", "classifier", "time_cue", "documents", "unsure"]
+Reason = Literal[
+    "empty",
+    "arithmetic",
+    "unchecked_arithmetic",
+    "explicit",
+    "classifier",
+    "time_cue",
+    "documents",
+    "unsure",
+]
 
 # The router reads the start of a message, as the search tools' queries are cut (their
 # argument limit): a long message is classified by its first lines, the embedding costs
@@ -150,6 +162,10 @@ class ToolRouter:
             if calculation is not None:
                 arguments = {"expression": calculation.expression}
                 return Route("calculator", arguments, "arithmetic", calculation)
+            if looks_like_word_problem(message):
+                # A number asked for that the calculator could not read whole: the
+                # model answers, saying so; a web search would only find arithmetic.
+                return Route.none("unchecked_arithmetic")
         documents = "search_documents" in offered and bool(document_scope)
         if documents and EXPLICIT_DOCUMENTS.search(text):
             return Route("search_documents", {"query": text}, "explicit")

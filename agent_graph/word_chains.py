@@ -44,7 +44,7 @@ _STEPS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
 )
 
 
-def _applied(expression: str, operator: str, number: str) -> str:
+def applied(expression: str, operator: str, number: str) -> str:
     # Steps run in the order written: a product after a sum needs the sum in parentheses.
     if operator in "*/" and (" + " in expression or " - " in expression):
         expression = f"({expression})"
@@ -74,5 +74,5 @@ def find_chain(text: str) -> tuple[str, str] | None:
         if step is None:
             return text[start:end], expression
         found, operator = step
-        expression = _applied(expression, operator, found.group(1))
+        expression = applied(expression, operator, found.group(1))
         end = found.end()

@@ -10,7 +10,9 @@ of calculator questions, for each way of choosing tools:
 - "router": the tool router chooses and the agent calls (`tool_routing=router`, the
   default; `agent_graph.tool_router`), the model answers from the result.
 
-Two prompt sets, reported apart: the 64 tuning prompts below (half English, half
+Three prompt sets, reported apart (the third, `benchmarks/word_problem_cases.py`: word
+problems, decimal powers and rounding, in English and Spanish, with two that cannot be
+read whole and must reach no tool); the first two: the 64 tuning prompts below (half English, half
 Spanish, 16 for each need: calculator, web search, the community's documents, none),
 which the router was tuned on, and the held-out set in
 `benchmarks/data/tool_prompts_heldout.jsonl`, written before the router and never tuned
@@ -65,6 +67,7 @@ from benchmarks.tool_eval_data import (  # noqa: E402
     GuideDocuments,
     held_out_cases,
 )
+from benchmarks.word_problem_cases import WORD_PROBLEMS  # noqa: E402
 from storage.documents.embedder import Embedder  # noqa: E402
 
 ALL_TOOLS = ("calculator", "web_search", "search_documents")
@@ -410,6 +413,8 @@ def decisions_table(decisions: dict[str, list[Decision]]) -> str:
             for need in ("calculator", "web_search", "search_documents", "none")
         ]
         for label, rows in subsets:
+            if not rows:  # a set with no prompt of that need
+                continue
             ms = sorted(1000 * d.seconds for d in rows)
             cpu_ms = sorted(1000 * d.cpu_seconds for d in rows)
             chosen = sum(d.tool == d.case.needs for d in rows)
@@ -446,7 +451,7 @@ class _NoDocs:
 
 
 def prompt_sets(names: Sequence[str], limit: int) -> dict[str, tuple[Case, ...]]:
-    sets = {"tuning": CASES, "held-out": held_out_cases()}
+    sets = {"tuning": CASES, "held-out": held_out_cases(), "word-problems": WORD_PROBLEMS}
     return {name: sets[name][:limit] if limit else sets[name] for name in names}
 
 
@@ -455,7 +460,7 @@ async def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: SmolLM2)")
     parser.add_argument("--redis-url", default="", help="use this Redis instead of an embedded one")
     parser.add_argument("--limit", type=int, default=0, help="only the first N prompts of a set")
-    parser.add_argument("--sets", nargs="+", default=["tuning", "held-out"])
+    parser.add_argument("--sets", nargs="+", default=["tuning", "held-out", "word-problems"])
     parser.add_argument("--ctx", type=int, default=4096, help="context tokens for the worker")
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--parallel", type=int, default=4, help="prompts run at once")

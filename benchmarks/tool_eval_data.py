@@ -10,6 +10,7 @@ the scores it would see in production.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -63,13 +64,16 @@ class GuidePassage:
 
 
 class GuideDocuments:
-    """A `DocumentSearch` over the two guides, for `SCOPE` only."""
+    """A `DocumentSearch` over the two guides (or the files `paths`), for `SCOPE` only."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(
+        self, embedder: Embedder, paths: Sequence[Path] = tuple(DATA / name for name in GUIDES)
+    ) -> None:
         self._embedder = embedder
         self._chunks: list[tuple[int, str, int, str, str]] = []
-        for document_id, name in enumerate(GUIDES, start=1):
-            text = (DATA / name).read_text(encoding="utf-8")
+        for document_id, path in enumerate(paths, start=1):
+            name = path.name
+            text = path.read_text(encoding="utf-8")
             title = text.splitlines()[0].lstrip("# ").strip()
             for position, chunk in enumerate(chunk_text(text, 500, 100)):
                 self._chunks.append((document_id, title, position, chunk.text, name))

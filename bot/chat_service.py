@@ -368,6 +368,7 @@ class ChatService:
             # Documents belong to a server (Discord guild, Telegram chat): search only its own.
             document_scope=scope.server_key,
             tool_routing=chat.tool_routing,
+            document_answers=chat.document_answers,
         )
 
     async def _run_turn(

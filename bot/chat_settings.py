@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from agent_graph.document_answer import DOCUMENT_ANSWER_MODES, DocumentAnswers
 from agent_graph.graph import TOOL_ROUTING_MODES, ToolRouting
 from bot.config import SamplingDefaults
 from bot.errors import PermissionDenied, SettingError
@@ -164,6 +165,14 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             choices=TOOL_ROUTING_MODES,
         ),
         SettingSpec(
+            "document_answers",
+            "choice",
+            description="what is shown of answers from documents: strict (only what the "
+            "documents support), mark (unsupported sentences marked), off",
+            choices=DOCUMENT_ANSWER_MODES,
+            levels=_WIDE_LEVELS,
+        ),
+        SettingSpec(
             "busy_mode",
             "choice",
             description="a question asked while another is answered: queue it, or interrupt",
@@ -244,6 +253,7 @@ class ChatSettings:
     system_prompt: str
     tools: tuple[str, ...]
     tool_routing: ToolRouting = "router"
+    document_answers: DocumentAnswers = "strict"
     busy_mode: str = "queue"
     burst_window_s: float = 1.5
     voice: str = "on"

@@ -24,9 +24,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import BaseOutputParser, StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from agent_graph.document_answer import (
+    MAX_QUESTION_CHARS,
+    DocumentAnswers,
+    guarded_text,
+    shown_answer,
+)
 from storage.documents import DocumentStore, Passage
 from storage.documents.chunking import chunk_text
-from storage.documents.evidence import Quote, best_sentences, render_quotes
+from storage.documents.evidence import Quote
 
 NOT_FOUND = "The documents here don't contain the answer to that."
 # What the model is told to say when the passages do not answer; seeing it, `ask`
@@ -88,7 +94,7 @@ class Answer:
         sources = "\n".join(
             f"[{n}] {passage.citation()} - {passage.source}" for n, passage in self.cited()
         )
-        return f"{self.text}{render_quotes(self.quotes)}\n\nSources:\n{sources}"
+        return f"{self.text}\n\nSources:\n{sources}"  # the text carries the quotes
 
 
 def number_passages(passages: Sequence[Passage]) -> str:
@@ -105,20 +111,23 @@ async def ask(
     *,
     k: int = 5,
     sampling: dict[str, Any] | None = None,
+    mode: DocumentAnswers = "strict",
 ) -> Answer:
-    """Answer `question` from the scope's documents only."""
+    """Answer `question` from the scope's documents only; what is shown of the model's
+    answer is what `mode` allows (`agent_graph.document_answer`)."""
+    question = question[:MAX_QUESTION_CHARS]
     passages = await store.search(scope, question, k=k)
     if not passages:
         return Answer(NOT_FOUND)
     chain = ASK_PROMPT | model.bind(**(sampling or {})) | StrOutputParser()
-    text = await chain.ainvoke({"passages": number_passages(passages), "question": question})
-    text = text.strip()
+    pieces = chain.astream({"passages": number_passages(passages), "question": question})
+    text = (await guarded_text(pieces)).strip()
     if not text or NOT_FOUND_MARK.lower() in text.lower():
         return Answer(NOT_FOUND, passages)
-    answer = Answer(text, passages, found=True)
-    cited = [(number, passage.text) for number, passage in answer.cited()]
-    quotes = await best_sentences(store.embedder, question, cited)
-    return Answer(text, passages, found=True, quotes=quotes)
+    # All the passages retrieved, not only those cited: a small model cites wrong numbers.
+    numbered = [(number, passage.text) for number, passage in enumerate(passages, 1)]
+    shown = await shown_answer(store.embedder, question, text, numbered, mode)
+    return Answer(shown.render(), passages, found=True, quotes=shown.quotes)
 
 
 @dataclass(frozen=True)

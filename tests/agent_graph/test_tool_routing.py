@@ -176,10 +176,11 @@ async def test_a_document_question_without_the_word_documents_is_answered_from_t
     answer, events = await run(
         agent(model, saver, embedder, documents), "How long can I keep a tool I borrowed?", turn()
     )
-    # The passage's own sentence follows the model's words.
+    # The passage's own sentence (and the next) follows the model's supported words.
     assert answer == (
         "Seven days [1].\n\nFrom the documents:\n"
-        "> Members may borrow the shared tools for up to seven days. [1]"
+        "> Members may borrow the shared tools for up to seven days. "
+        "Sign them out in the tool book at the workshop entrance. [1]"
     )
     assert events[0].detail.startswith("reading the documents: How long")
     assert documents.scopes[-1] == SCOPE
@@ -265,5 +266,6 @@ async def test_when_the_model_fails_the_passages_still_answer(
         agent(model, saver, embedder, documents), "How long can I keep a tool I borrowed?", turn()
     )
     assert answer == (
-        "From the documents:\n> Members may borrow the shared tools for up to seven days. [1]"
+        "The documents say:\n> Members may borrow the shared tools for up to seven days. "
+        "Sign them out in the tool book at the workshop entrance. [1]"
     )

@@ -1,4 +1,5 @@
-"""The numpy MiniLM against sentence-transformers' own output for the same weights.
+"""MiniLM (the ONNX Runtime pass by default, and the numpy one) against
+sentence-transformers' own output for the same weights.
 
 `test_documents_embedder_reference.json` was made once, outside the project's venv
 (torch stays out of it), with this script:
@@ -21,6 +22,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from storage.documents import MiniLMEmbedder
 from storage.documents.embedder import LazyEmbedder
@@ -28,7 +30,21 @@ from storage.documents.embedder import LazyEmbedder
 REFERENCE = Path(__file__).with_name("test_documents_embedder_reference.json")
 
 
-def test_vectors_match_sentence_transformers(embedder: MiniLMEmbedder) -> None:
+@pytest.fixture(scope="module")
+def numpy_embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(backend="numpy")
+
+
+def test_the_default_pass_is_onnx_runtime(embedder: MiniLMEmbedder) -> None:
+    assert embedder.backend == "onnx"
+
+
+@pytest.mark.parametrize("backend", ["onnx", "numpy"])
+def test_vectors_match_sentence_transformers(
+    backend: str, embedder: MiniLMEmbedder, numpy_embedder: MiniLMEmbedder
+) -> None:
+    embedder = embedder if backend == "onnx" else numpy_embedder
+    assert embedder.backend == backend
     reference = json.loads(REFERENCE.read_text())
     expected = np.array(reference["embeddings"], dtype=np.float32)
     actual = embedder.embed_sync(reference["texts"])
