@@ -169,7 +169,7 @@ class DiscordAdapter(PlatformAdapter):
             return
         log.info("registered %d slash commands", len(synced))
 
-    def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
+    async def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
         """discord.py answers a 429 by waiting and retrying; pause the destination too, so
         the other replies there wait instead of running into the same limit."""
         channel = channel_in_path(path)
@@ -184,8 +184,8 @@ class DiscordAdapter(PlatformAdapter):
             # the window's count (which noted the call when it was first made): count that
             # retry too, so the windows around it stay within the budget.
             window = self._pacer.window(key)
-            window.pause(retry_after_s)
-            window.note_call(self._pacer.clock.now() + retry_after_s)
+            await window.pause(retry_after_s)
+            await window.note_call(self._pacer.clock.now() + retry_after_s)
 
     def _reply(self, transport: Transport[discord.Message], channel_id: int) -> StreamingReply[Any]:
         window = self._pacer.window(destination_key(channel_id))
