@@ -24,6 +24,7 @@ from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
 from bot.config import Settings
+from bot.coordination import Coordination
 from bot.docs_commands import DocsCommands
 from bot.platforms.base import BotCore
 from bot.services import database_url, redis_url
@@ -146,4 +147,9 @@ class App:
         self.commands = CommandHandler(
             self.chat, docs=docs, stats=BotStats(self.inference, self.chat.locks)
         )
-        self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs)
+        self.core = BotCore(
+            chat=self.chat,
+            commands=self.commands,
+            docs=docs,
+            coordination=Coordination(self.redis),
+        )

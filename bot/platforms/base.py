@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.chat_service import ChatService
 from bot.commands import CommandHandler
+from bot.coordination import Coordination
 from bot.docs_commands import DocsCommands
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class BotCore:
     chat: ChatService
     commands: CommandHandler
     docs: DocsCommands | None = None
+    # Shared state for several bot processes serving one bot (claims, pacing, roles);
+    # None: this process serves alone.
+    coordination: Coordination | None = None
 
 
 class InFlight:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,8 @@ import discord
 from discord.webhook.async_ import async_context
 
 from bot.commands import is_command, parse_command
-from bot.delivery import CallWindow, Clock, MonotonicClock, Pacer, StreamingReply, Transport
+from bot.coordination import handle_once, pacers
+from bot.delivery import Clock, StreamingReply, Transport
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.discord.client import (
     DiscordClient,
@@ -55,6 +57,11 @@ NO_CONTENT_NOTE = (
 Work = Callable[[Scope, ReplySink], Awaitable[None]]
 
 
+def bot_key(token: str) -> str:
+    """A short, stable name for the bot a token belongs to, that reveals nothing of it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 def _is_docs_add(text: str) -> bool:
     command = parse_command(text) if is_command(text) else None
     return command is not None and command.name == "/docs" and command.args == ["add"]
@@ -68,11 +75,15 @@ class DiscordAdapter(PlatformAdapter):
     ) -> None:
         self._core = core
         self._settings = settings
-        clock = clock or MonotonicClock()
-        overall = CallWindow(BOT_REQUESTS_PER_S, 1.0, clock)
-        self._pacer = Pacer(
-            DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock, overall
-        )
+        # Names this bot's shared state (claims, windows) without the token itself.
+        self._bot_key = bot_key(settings.token.get_secret_value()) if settings.token else "none"
+        self._pacer = pacers(
+            core.coordination,
+            f"discord:{self._bot_key}",
+            clock,
+            BOT_REQUESTS_PER_S,
+            {"channel": (DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s)},
+        )["channel"]
         self.in_flight = InFlight()
         self._accepting = False
         # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.
@@ -203,6 +214,12 @@ class DiscordAdapter(PlatformAdapter):
         self.in_flight.spawn(self._answer(message, me))
 
     async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
+        source = f"discord:{self._bot_key}:message"
+        async with handle_once(self._core.coordination, source, message.id) as mine:
+            if mine:
+                await self._answer_once(message, me)
+
+    async def _answer_once(self, message: discord.Message, me: discord.ClientUser) -> None:
         text = strip_mentions(message.content, me)
         scope = scope_for(
             message.author,
@@ -225,19 +242,19 @@ class DiscordAdapter(PlatformAdapter):
 
     # -- slash commands (slash.CommandRunner) ----------------------------------------------
     async def ask(self, interaction: discord.Interaction[Any], question: str) -> None:
-        await self._interaction(
+        await self._claimed_interaction(
             interaction, lambda scope, sink: self._core.chat.chat(scope, question, sink)
         )
 
     async def command(self, interaction: discord.Interaction[Any], text: str) -> None:
-        await self._interaction(
+        await self._claimed_interaction(
             interaction, lambda scope, sink: self._core.commands.handle(scope, text, sink)
         )
 
     async def upload(
         self, interaction: discord.Interaction[Any], attachment: discord.Attachment
     ) -> None:
-        await self._interaction(
+        await self._claimed_interaction(
             interaction, lambda scope, sink: self._add_upload(scope, attachment, sink)
         )
 
@@ -261,6 +278,12 @@ class DiscordAdapter(PlatformAdapter):
         # discord.py runs each command in its own task; stopping waits for it.
         with self.in_flight.current():
             await self._answer_interaction(interaction, work)
+
+    async def _claimed_interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
+        source = f"discord:{self._bot_key}:interaction"
+        async with handle_once(self._core.coordination, source, interaction.id) as mine:
+            if mine:
+                await self._interaction(interaction, work)
 
     async def _answer_interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
         user = interaction.user

@@ -20,10 +20,11 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer
+from bot.coordination import handle_once, pacers
+from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
@@ -84,8 +85,15 @@ class TelegramStartError(RuntimeError):
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
-def _pacer(limits: DeliveryLimits, clock: Clock, overall: CallWindow) -> Pacer:
-    return Pacer(limits.channel_messages, limits.channel_window_s, clock, overall)
+def _window(limits: DeliveryLimits) -> tuple[int, float]:
+    return limits.channel_messages, limits.channel_window_s
+
+
+def _poll_failed(exc: TelegramError) -> None:
+    if isinstance(exc, Conflict):  # another process polls with this token
+        log.warning("Telegram: another process is polling this bot's updates: %s", exc)
+    else:
+        log.warning("polling Telegram failed (retrying): %s", exc)
 
 
 class TelegramAdapter(PlatformAdapter):
@@ -99,11 +107,19 @@ class TelegramAdapter(PlatformAdapter):
         self._core = core
         self._settings = settings
         self._clock: Clock = clock or MonotonicClock()
+        self._bot_id = settings.token.get_secret_value().split(":", 1)[0]
         # Telegram's budgets differ by chat kind; each chat is one destination of its pacer,
-        # and every chat's calls count in the bot's overall budget.
-        overall = CallWindow(BOT_MESSAGES_PER_S, 1.0, self._clock)
-        self._group_pacer = _pacer(GROUP_LIMITS, self._clock, overall)
-        self._private_pacer = _pacer(PRIVATE_LIMITS, self._clock, overall)
+        # and every chat's calls count in the bot's overall budget (in Redis, shared by
+        # every process of the bot, when there are several).
+        paced = pacers(
+            core.coordination,
+            f"telegram:{self._bot_id}",
+            self._clock,
+            BOT_MESSAGES_PER_S,
+            {"group": _window(GROUP_LIMITS), "private": _window(PRIVATE_LIMITS)},
+        )
+        self._group_pacer, self._private_pacer = paced["group"], paced["private"]
+        self.polling = False  # this process is the one polling for updates now
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
@@ -149,12 +165,36 @@ class TelegramAdapter(PlatformAdapter):
             await self._register_commands()
             await application.start()
             try:
-                await self._start_receiving()
-                self.ready.set()
-                log.info("serving Telegram as @%s", application.bot.username)
-                await stopping.wait()
+                await self._receive(stopping)
             finally:
                 await self._stop()
+
+    async def _receive(self, stopping: asyncio.Event) -> None:
+        coordination = self._core.coordination
+        if self._settings.webhook_url is not None or coordination is None:
+            await self._start_receiving()
+            self.polling = self._settings.webhook_url is None
+            self.ready.set()
+            log.info("serving Telegram as @%s", self.application.bot.username)
+            await stopping.wait()
+            return
+        # Long polling with several processes: one polls at a time (Telegram ends a second
+        # poller's request with 409 Conflict); the others stand by and take over when its
+        # lease runs out. Every process delivers the replies of the updates it handles.
+        role = coordination.role(f"telegram:{self._bot_id}:polling")
+        self.ready.set()
+        while not stopping.is_set():
+            async with role.held(stopping) as lost:
+                if lost.is_set():
+                    break
+                await self._start_receiving()
+                self.polling = True
+                log.info("polling Telegram as @%s", self.application.bot.username)
+                await _first_set(stopping, lost)
+                self.polling = False
+                updater = self.application.updater
+                if updater is not None and updater.running:
+                    await updater.stop()
 
     async def _stop(self) -> None:
         """Stop taking updates, let replies in flight deliver (bounded), stop handling."""
@@ -175,7 +215,11 @@ class TelegramAdapter(PlatformAdapter):
         settings = self._settings
         allowed = [Update.MESSAGE]
         if settings.webhook_url is None:
-            await updater.start_polling(timeout=settings.poll_timeout_s, allowed_updates=allowed)
+            await updater.start_polling(
+                timeout=settings.poll_timeout_s,
+                allowed_updates=allowed,
+                error_callback=_poll_failed,
+            )
             return
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         await updater.start_webhook(
@@ -204,8 +248,11 @@ class TelegramAdapter(PlatformAdapter):
         if message is None:
             return
         with self.in_flight.current():
+            source = f"telegram:{self._bot_id}:update"
             try:
-                await self._serve(message)
+                async with handle_once(self._core.coordination, source, update.update_id) as mine:
+                    if mine:
+                        await self._serve(message)
             except Exception:  # one bad update must not disturb the others
                 log.exception("handling a Telegram message failed")
 
@@ -270,3 +317,12 @@ class TelegramAdapter(PlatformAdapter):
             role=role,
             user_name=user_name,
         )
+
+
+async def _first_set(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -3,6 +3,7 @@ memory, quotas, locks and settings, and real PostgreSQL documents."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
 from bot.commands import CommandHandler
+from bot.coordination import Coordination
 from bot.docs_commands import DocsCommands
 from bot.platforms.base import BotCore
 from storage.documents import MiniLMEmbedder, PgDocumentStore
@@ -44,3 +46,9 @@ async def core(
     docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
     await raw.aclose()
+
+
+@pytest.fixture
+def coordinated_core(core: BotCore, redis_client: aioredis.Redis) -> BotCore:
+    """The same core, with the shared state several bot processes coordinate through."""
+    return dataclasses.replace(core, coordination=Coordination(redis_client))

@@ -1,0 +1,127 @@
+"""What lets several bot processes serve one bot together: shared state in one Redis.
+
+* `once(source, event_id)`: each platform event is handled by one process, once, even
+  when the platform delivers it again or two processes see it (`storage.intake_claims`).
+  While a process handles it, the claim's lease is refreshed; at the end it is marked
+  done; a process that dies leaves a lease that runs out, and a later delivery of the
+  event (a redelivered Telegram update, a replayed Discord event) is handled again.
+* `pacer(...)`: call windows counted in Redis (`bot.delivery.pacing.SharedPacer`), so
+  every process together stays within a platform's limits.
+* `role(name)`: a lease held by one process at a time (polling Telegram, registering
+  Discord's slash commands), taken over by a standby when its holder dies.
+
+An adapter given no `Coordination` (tests of one process, no Redis) handles every event
+it receives and paces in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+
+from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer, Pacing, SharedPacer
+from storage.call_windows import RedisCallWindows, WindowSpec
+from storage.intake_claims import Claim, ClaimState, IntakeClaims
+from storage.leases import RoleLease
+
+log = logging.getLogger(__name__)
+
+
+class Coordination:
+    def __init__(
+        self, redis: aioredis.Redis, *, claim_lease_s: float = 30.0, role_ttl_s: float = 6.0
+    ) -> None:
+        self.redis = redis
+        self.claims = IntakeClaims(redis, lease_s=claim_lease_s)
+        self.windows = RedisCallWindows(redis)
+        self.role_ttl_s = role_ttl_s
+
+    @asynccontextmanager
+    async def once(self, source: str, event_id: str | int) -> AsyncIterator[bool]:
+        """Claim an event; yields True when this process is to handle it (False: it was
+        handled, by this process or another). Handling that ends in an error still marks
+        the event done (handling it again would fail again, or answer twice); handling
+        cancelled (the process is stopping) gives the claim up, for a later delivery."""
+        claim = await self.claims.claim(source, event_id)
+        while claim.state is ClaimState.BUSY:
+            # Another process is on it. Look again when its lease would end: if it died
+            # meanwhile, this delivery is the one that gets the event handled.
+            await asyncio.sleep(max(claim.retry_in_s, 0.05))
+            claim = await self.claims.claim(source, event_id)
+        if claim.state is ClaimState.DONE:
+            log.info("%s %s was handled already; not again", source, event_id)
+            yield False
+            return
+        keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{event_id}")
+        cancelled = False
+        try:
+            yield True
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            if cancelled:
+                await asyncio.shield(self.claims.release(claim))
+            else:
+                await asyncio.shield(self.claims.finish(claim))
+
+    async def _keep_claim(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(self.claims.lease_s / 3)
+            if not await self.claims.refresh(claim):
+                log.warning("the claim on %s expired while it was being handled", claim.key)
+                return
+
+    def pacer(
+        self,
+        name: str,
+        calls: int,
+        window_s: float,
+        clock: Clock,
+        overall: WindowSpec | None = None,
+    ) -> SharedPacer:
+        return SharedPacer(self.windows, name, calls, window_s, clock, overall)
+
+    def role(self, name: str) -> RoleLease:
+        return RoleLease(self.redis, f"role:{name}", self.role_ttl_s)
+
+
+def pacers(
+    coordination: Coordination | None,
+    name: str,
+    clock: Clock | None,
+    overall_calls: int,
+    windows: dict[str, tuple[int, float]],
+) -> dict[str, Pacing]:
+    """One pacer per kind of destination (`windows`: kind -> (calls, window_s)), all within
+    one bot-wide window of `overall_calls` a second: counted in Redis when several
+    processes may deliver for the bot (`coordination`), else in this process."""
+    clock = clock or MonotonicClock()
+    if coordination is not None:
+        overall_spec = WindowSpec(f"pace:{name}", overall_calls, 1.0)
+        return {
+            kind: coordination.pacer(f"pace:{name}:{kind}", calls, window_s, clock, overall_spec)
+            for kind, (calls, window_s) in windows.items()
+        }
+    overall = CallWindow(overall_calls, 1.0, clock)
+    return {
+        kind: Pacer(calls, window_s, clock, overall) for kind, (calls, window_s) in windows.items()
+    }
+
+
+@asynccontextmanager
+async def handle_once(
+    coordination: Coordination | None, source: str, event_id: str | int
+) -> AsyncIterator[bool]:
+    """`Coordination.once`, or True when this process serves alone."""
+    if coordination is None:
+        yield True
+        return
+    async with coordination.once(source, event_id) as mine:
+        yield mine
