@@ -23,7 +23,7 @@ from langchain_core.messages import (
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_graph.events import AgentEvent, TextDelta, ToolEvent
+from agent_graph.events import AgentEvent, TextDelta, ToolEvent, Usage
 from agent_graph.graph import MODEL_NODE, ToolRouting, build_graph
 from agent_graph.history import NOT_RUN, split_turns
 from agent_graph.prompts import PromptStyle
@@ -33,7 +33,10 @@ from agent_graph.tools.documents import DocumentSearch
 from agent_graph.tools.web_search import SearchBackend
 from storage.documents.embedder import Embedder
 
-__all__ = ["Agent", "AgentEvent", "TextDelta", "ToolEvent", "TurnSettings"]
+__all__ = ["Agent", "AgentEvent", "TextDelta", "ToolEvent", "TurnSettings", "Usage"]
+
+# The `name` of a message that carries quoted content rather than the person's words.
+QUOTED_NAME = "quoted"
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,18 @@ class Agent:
         )
 
     async def stream_reply(
-        self, thread_id: str, user_text: str, settings: TurnSettings
+        self,
+        thread_id: str,
+        user_text: str,
+        settings: TurnSettings,
+        *,
+        context: str | None = None,
     ) -> AsyncIterator[AgentEvent]:
-        """Run one turn; the user's message and the answer are stored under `thread_id`."""
+        """Run one turn; the user's message and the answer are stored under `thread_id`.
+
+        `context` (a message the person replied to, already labelled as quoted content)
+        goes in as a message of its own just before theirs, never mixed into their words:
+        tools are chosen from what the person wrote."""
         config: RunnableConfig = {
             "configurable": {
                 "thread_id": thread_id,
@@ -96,8 +108,11 @@ class Agent:
             # Each tool round is two graph steps; the step limit ends turns long before.
             "recursion_limit": 2 * self._max_tool_rounds + 8,
         }
+        incoming: list[BaseMessage] = [HumanMessage(user_text)]
+        if context:
+            incoming.insert(0, HumanMessage(context, name=QUOTED_NAME))
         stream = self._graph.astream(
-            {"messages": [HumanMessage(user_text)]}, config, stream_mode=["messages", "custom"]
+            {"messages": incoming}, config, stream_mode=["messages", "custom"]
         )
         mode: str
         payload: Any
@@ -111,6 +126,9 @@ class Agent:
                 continue
             if isinstance(message, AIMessageChunk) and message.text:
                 yield TextDelta(message.text)
+            usage = getattr(message, "usage_metadata", None)
+            if usage:
+                yield Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
 
     async def history(self, thread_id: str) -> list[BaseMessage]:
         state = await self._graph.aget_state({"configurable": {"thread_id": thread_id}})

@@ -39,4 +39,16 @@ class ToolEvent:
         return f"{outcome} ({self.duration_s:.1f} s)"
 
 
-AgentEvent = TextDelta | ToolEvent
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one model call of the turn used, as the model server reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+AgentEvent = TextDelta | ToolEvent | Usage

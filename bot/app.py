@@ -25,7 +25,7 @@ from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
 from bot.config import Settings
 from bot.coordination import Coordination
-from bot.docs_commands import DocsCommands
+from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from bot.services import database_url, redis_url
 from bot.stats import BotStats
@@ -135,9 +135,10 @@ class App:
             ),
             ChatSettings.from_defaults(settings.sampling),
         )
-        docs = DocsCommands(
+        docs = DocsService(
             self.documents,
             model,
+            settings.sampling.generation(),
             max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
             context_tokens=settings.context_size,
         )

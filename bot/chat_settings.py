@@ -3,7 +3,8 @@
 Settings resolve from the narrowest level to the widest (conversation -> channel ->
 server -> global -> the configured defaults): the first level holding a key wins, so a
 user can try a hotter temperature in their thread without changing the server's.
-Who may change which level is `bot.scope.REQUIRED_ROLE`. Every value typed by a person
+Who may change which level is `bot.scope.required_role` (in shared places, such as a
+group or a server channel, the conversation level is the admins' too). Every value typed by a person
 goes through `SettingSpec.parse`, whose errors say what is allowed; values read back from
 Redis are checked again, so a hand-edited or outdated value falls through to the next
 level instead of reaching the model.
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from agent_graph.graph import TOOL_ROUTING_MODES, ToolRouting
 from bot.config import SamplingDefaults
 from bot.errors import PermissionDenied, SettingError
-from bot.scope import LEVEL_CHAIN, REQUIRED_ROLE, Role, Scope, SettingLevel
+from bot.scope import LEVEL_CHAIN, Role, Scope, SettingLevel, required_role
 from storage.settings_store import AuditEntry, RedisSettingsStore
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ class SettingSpec:
     description: str = ""
     max_length: int | None = None  # for kind "str"; such values are never empty
     choices: tuple[str, ...] = ()  # for kind "choice": the allowed words
+    # The levels it may be set at (None: all). Budgets belong to a community or everyone.
+    levels: tuple[SettingLevel, ...] | None = None
+    # A ceiling: the lowest value set at any level applies, so no narrower level (and no
+    # member of a private chat that is its own "server") can raise what a wider one set.
+    lowest_wins: bool = False
 
     def parse(self, raw: str) -> Any:
         """The value `raw` (as a person typed it) stands for; SettingError if not allowed."""
@@ -133,6 +139,9 @@ def _parse_tools(name: str, text: str) -> tuple[str, ...]:
     return tuple(tool for tool in KNOWN_TOOLS if tool in chosen)
 
 
+_WIDE_LEVELS = (SettingLevel.CHANNEL, SettingLevel.SERVER, SettingLevel.GLOBAL)
+_BUDGET_LEVELS = (SettingLevel.SERVER, SettingLevel.GLOBAL)
+
 SETTING_SPECS: dict[str, SettingSpec] = {
     spec.name: spec
     for spec in (
@@ -153,8 +162,50 @@ SETTING_SPECS: dict[str, SettingSpec] = {
             description="who picks tools: router (fast, any model), model (its own choice), off",
             choices=TOOL_ROUTING_MODES,
         ),
+        SettingSpec(
+            "busy_mode",
+            "choice",
+            description="a question asked while another is answered: queue it, or interrupt",
+            choices=("queue", "interrupt"),
+        ),
+        SettingSpec(
+            "burst_window_s",
+            "float",
+            0.0,
+            10.0,
+            "one person's messages this many seconds apart become one question; 0 = off",
+        ),
+        SettingSpec(
+            "max_tokens_limit",
+            "int",
+            1,
+            8192,
+            "ceiling on max_tokens that narrower levels cannot exceed",
+            levels=_WIDE_LEVELS,
+            lowest_wins=True,
+        ),
+        SettingSpec(
+            "daily_tokens_person",
+            "int",
+            0,
+            10**9,
+            "tokens (prompt + answer) one person may use a day; 0 = unlimited",
+            levels=_BUDGET_LEVELS,
+            lowest_wins=True,
+        ),
+        SettingSpec(
+            "daily_tokens_community",
+            "int",
+            0,
+            10**9,
+            "tokens the whole community may use a day; 0 = unlimited",
+            levels=_BUDGET_LEVELS,
+            lowest_wins=True,
+        ),
     )
 }
+# Settings that only admins may change anywhere: they govern what others may spend.
+ADMIN_SETTINGS = frozenset({"max_tokens_limit", "daily_tokens_person", "daily_tokens_community"})
 
 
 def spec_for(name: str) -> SettingSpec:
@@ -180,6 +231,11 @@ class ChatSettings:
     system_prompt: str
     tools: tuple[str, ...]
     tool_routing: ToolRouting = "router"
+    busy_mode: str = "queue"
+    burst_window_s: float = 1.5
+    max_tokens_limit: int = 8192
+    daily_tokens_person: int = 0
+    daily_tokens_community: int = 0
 
     @classmethod
     def from_defaults(cls, defaults: SamplingDefaults) -> ChatSettings:
@@ -195,7 +251,17 @@ class ChatSettings:
             system_prompt=defaults.system_prompt,
             tools=KNOWN_TOOLS,
             tool_routing=defaults.tool_routing,
+            busy_mode=defaults.busy_mode,
+            burst_window_s=defaults.burst_window_s,
+            max_tokens_limit=defaults.max_tokens_limit,
+            daily_tokens_person=defaults.daily_tokens_person,
+            daily_tokens_community=defaults.daily_tokens_community,
         )
+
+    @property
+    def answer_tokens(self) -> int:
+        """The longest answer allowed: max_tokens within its ceiling."""
+        return min(self.max_tokens, self.max_tokens_limit)
 
 
 DEFAULT_SOURCE = "default"
@@ -247,7 +313,15 @@ class SettingsService:
         """
         _check_role(scope, level, "change")
         spec = spec_for(name)
+        _check_setting_level(scope, spec, level)
         value = spec.parse(raw_value)
+        if spec.name == "max_tokens":
+            ceiling = (await self.resolve(scope)).max_tokens_limit
+            if value > ceiling:
+                raise SettingError(
+                    f"max_tokens here may be at most {ceiling} (max_tokens_limit, set by "
+                    "an admin or the operator)"
+                )
         old = await self._store.set_value(
             scope.level_key(level), spec.name, _to_json(value), scope.actor
         )
@@ -261,6 +335,8 @@ class SettingsService:
             removed = await self._store.clear_level(level_key, scope.actor)
             return {key: _typed(SETTING_SPECS.get(key), value) for key, value in removed.items()}
         spec = spec_for(name)
+        if spec.name in ADMIN_SETTINGS and scope.role < Role.ADMIN:
+            raise PermissionDenied(f"only admins can change {spec.name}; ask an admin")
         old = await self._store.delete_value(level_key, spec.name, scope.actor)
         return {} if old is None else {spec.name: _typed(spec, old)}
 
@@ -276,25 +352,59 @@ class SettingsService:
         for level, values in zip(LEVEL_CHAIN, levels, strict=True):
             for name, stored in values.items():
                 spec = SETTING_SPECS.get(name)
-                if spec is None or name in resolved:
+                if spec is None or (name in resolved and not spec.lowest_wins):
                     continue
+                if spec.levels is not None and level not in spec.levels:
+                    continue  # written where it does not belong: not trusted
                 try:
-                    resolved[name] = (spec.check(stored), level.value)
+                    value = spec.check(stored)
                 except SettingError as exc:
                     # Stored by hand or under an older schema: fall through to wider levels.
                     logger.warning("ignoring %s setting %s: %s", level.value, name, exc)
+                    continue
+                if spec.lowest_wins and name in resolved and not _lower(value, resolved[name][0]):
+                    continue
+                resolved[name] = (value, level.value)
+        for name, (value, _) in list(resolved.items()):
+            spec = SETTING_SPECS[name]
+            default = getattr(self._defaults, name)
+            if spec.lowest_wins and not _lower(value, default):
+                resolved.pop(name)  # the configured ceiling is lower: it applies
         return resolved
 
 
+def _lower(value: Any, than: Any) -> bool:
+    """For ceilings: 0 means "no limit", so any positive value is lower than it."""
+    if than == 0:
+        return bool(value != 0)
+    return bool(value != 0 and value < than)
+
+
 def _check_role(scope: Scope, level: SettingLevel, verb: str) -> None:
-    if scope.role >= REQUIRED_ROLE[level]:
+    needed = required_role(level, scope.shared)
+    if scope.role >= needed:
         return
-    who = "server admins" if REQUIRED_ROLE[level] is Role.ADMIN else "the bot operator"
-    ask = "an admin" if REQUIRED_ROLE[level] is Role.ADMIN else "the operator"
+    who = "admins" if needed is Role.ADMIN else "the bot operator"
+    ask = "an admin" if needed is Role.ADMIN else "the operator"
+    if scope.shared and level is SettingLevel.CONVERSATION:
+        raise PermissionDenied(
+            f"this conversation is shared by everyone here, so only {who} can {verb} its "
+            f"settings; ask {ask}"
+        )
     # The widest level this person may change: what they can do instead.
-    allowed = [lvl for lvl in LEVEL_CHAIN if scope.role >= REQUIRED_ROLE[lvl]]
+    allowed = [lvl for lvl in LEVEL_CHAIN if scope.role >= required_role(lvl, scope.shared)]
     instead = f", or use --level {allowed[-1].value}" if allowed else ""
     raise PermissionDenied(f"only {who} can {verb} {level.value} settings; ask {ask}{instead}")
+
+
+def _check_setting_level(scope: Scope, spec: SettingSpec, level: SettingLevel) -> None:
+    if spec.levels is not None and level not in spec.levels:
+        where = " or ".join(lvl.value for lvl in spec.levels)
+        raise SettingError(
+            f"{spec.name} is set at the {where} level: add --level {spec.levels[0].value}"
+        )
+    if spec.name in ADMIN_SETTINGS and scope.role < Role.ADMIN:
+        raise PermissionDenied(f"only admins can change {spec.name}; ask an admin")
 
 
 def _to_json(value: Any) -> Any:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from bot.app import App
 from bot.config import ENV_PREFIXES, Settings
-from bot.docs_cli import add_docs_parser, run_docs
+from bot.docs.cli import add_docs_parser, run_docs
 from bot.platforms.runner import PLATFORMS, serve
 from bot.platforms.terminal import TerminalChat
 from inference.errors import InferenceError

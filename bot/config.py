@@ -7,7 +7,7 @@ Every part of the app receives the values it needs from one `Settings` object bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +36,29 @@ class SamplingDefaults(BaseSettings):
     )
     # Who chooses tools (the `tool_routing` setting): see agent_graph/graph.
     tool_routing: Literal["router", "model", "off"] = "router"
+    # A question asked while another is answered in the same conversation: wait for it
+    # ("queue") or stop it ("interrupt").
+    busy_mode: Literal["queue", "interrupt"] = "queue"
+    # One person's messages this close together become one turn (0: every message its own).
+    burst_window_s: float = Field(1.5, ge=0.0, le=10.0)
+    # Daily token budgets (prompt + completion; 0: unlimited) and the ceiling on max_tokens.
+    daily_tokens_person: int = Field(0, ge=0, le=10**9)
+    daily_tokens_community: int = Field(0, ge=0, le=10**9)
+    max_tokens_limit: int = Field(8192, ge=1, le=8192)
+
+    def generation(self) -> dict[str, Any]:
+        """The sampling parameters a model call takes, from these defaults."""
+        return self.model_dump(
+            include={
+                "temperature",
+                "top_p",
+                "top_k",
+                "min_p",
+                "repeat_penalty",
+                "max_tokens",
+                "seed",
+            }
+        )
 
 
 class Settings(BaseSettings):

@@ -4,8 +4,9 @@ BotError                  base class; `str(exc)` is the line shown to the user
 ├── InvalidRequest        empty or oversized message, unknown command
 ├── SettingError          unknown setting key or a value out of range
 ├── PermissionDenied      the user's role may not do this
-├── RateLimited           a quota is used up; carries retry_after_s
-├── ConversationBusy      a reply is still being generated in this conversation
+├── RateLimited           a per-minute quota is used up; carries retry_after_s
+├── BudgetExhausted       a daily token budget is used up
+├── ConversationBusy      too many questions are already waiting in this conversation
 └── GenerationFailed      the model could not answer (the pool is down, busy, ...)
 """
 
@@ -32,6 +33,10 @@ class RateLimited(BotError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class BudgetExhausted(BotError):
+    pass
 
 
 class ConversationBusy(BotError):

@@ -1,6 +1,7 @@
 """Where a streamed reply goes. Each adapter implements one `ReplySink` per reply.
 
-The chat service calls `start()` once, then `append()` for each text delta and
+The chat service calls `start()` (perhaps more than once: it is idempotent), `queued()`
+while the question waits its turn, then `append()` for each text delta and
 `tool_status()` for each tool step, then exactly one of `finish()` or `fail()`.
 A sink knows its platform's limits (message length, edit pacing) and uses
 `bot.splitter` to cut long replies.
@@ -9,6 +10,9 @@ A sink knows its platform's limits (message length, edit pacing) and uses
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+
+# The status line's tool name for a question waiting its turn.
+QUEUE_STATUS = "queue"
 
 
 class ReplySink(ABC):
@@ -33,6 +37,11 @@ class ReplySink(ABC):
     @abstractmethod
     async def fail(self, message: str) -> None:
         """The reply could not be made; `message` says why and what to do."""
+
+    async def queued(self, position: int) -> None:
+        """The question waits for the answers before it; `position` 1 means it is next."""
+        ahead = "1 answer" if position == 1 else f"{position} answers"
+        await self.tool_status(QUEUE_STATUS, f"your question is queued behind {ahead}")
 
     @property
     def abandoned(self) -> bool:

@@ -31,13 +31,21 @@ LEVEL_CHAIN: tuple[SettingLevel, ...] = (
     SettingLevel.GLOBAL,
 )
 
-# The least role that may change settings at each level.
+# The least role that may change settings at each level, in a place of one's own.
 REQUIRED_ROLE: dict[SettingLevel, Role] = {
     SettingLevel.CONVERSATION: Role.USER,
     SettingLevel.CHANNEL: Role.ADMIN,
     SettingLevel.SERVER: Role.ADMIN,
     SettingLevel.GLOBAL: Role.OPERATOR,
 }
+
+
+def required_role(level: SettingLevel, shared: bool) -> Role:
+    """The least role that may change `level`. Where several people share the conversation
+    (a group, a server channel), its level applies to all of them: admins only."""
+    if shared and level is SettingLevel.CONVERSATION:
+        return Role.ADMIN
+    return REQUIRED_ROLE[level]
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,15 @@ class Scope:
     thread_id: str | None = None
     role: Role = Role.USER
     user_name: str = ""
+    # Several people share this conversation (a group, a forum topic, a server channel or
+    # thread): what changes it changes it for all of them. False in a private chat or DM.
+    shared: bool = False
+
+    @property
+    def place(self) -> str:
+        """How the audit log names where a change was made."""
+        thread = f"/{self.thread_id}" if self.thread_id else ""
+        return f"{self.platform}:{self.server_id}/{self.channel_id}{thread}"
 
     @property
     def conversation_key(self) -> str:

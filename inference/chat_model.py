@@ -132,14 +132,19 @@ class PoolChatModel(AsyncOnlyChatModel):
                     await run_manager.on_llm_new_token(chunk.text, chunk=piece)
                 yield piece
             elif chunk.kind == "done":
-                yield ChatGenerationChunk(
+                # Through the callbacks too, so a graph's message stream sees the usage.
+                done = ChatGenerationChunk(
                     message=AIMessageChunk(
                         content="",
                         response_metadata={"finish_reason": chunk.finish_reason},
                         usage_metadata={
-                            "input_tokens": 0,
+                            "input_tokens": chunk.usage.get("prompt_tokens", 0),
                             "output_tokens": chunk.usage.get("completion_tokens", 0),
-                            "total_tokens": chunk.usage.get("completion_tokens", 0),
+                            "total_tokens": chunk.usage.get("prompt_tokens", 0)
+                            + chunk.usage.get("completion_tokens", 0),
                         },
                     )
                 )
+                if run_manager:
+                    await run_manager.on_llm_new_token("", chunk=done)
+                yield done

@@ -21,31 +21,36 @@ from redis.commands.core import AsyncScript
 
 LOCK_PREFIX = "lock:conversation:"
 CANCEL_PREFIX = "cancel:conversation:"
+# Who asked the question being answered: in a shared chat only they (or an admin) stop it.
+OWNER_PREFIX = "owner:conversation:"
 
-# KEYS: lock, cancel flag. ARGV: token, ttl (ms).
+# KEYS: lock, cancel flag, owner. ARGV: token, ttl (ms), owner.
 # A cancel flag left over from an earlier generation must not stop this one; clearing it
 # in the same script means no request made after the lease was taken is lost.
 _ACQUIRE_SCRIPT = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[2])
   return 1
 end
 return 0
 """
 
-# KEYS: lock. ARGV: token, ttl (ms). Extends the lease only while it is still ours.
+# KEYS: lock, owner. ARGV: token, ttl (ms). Extends the lease only while it is still ours.
 _REFRESH_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
 
-# KEYS: lock, cancel flag. ARGV: token. Compare-and-delete: a holder whose lease expired
-# and was taken by another must not free (or clear the stop request of) the new holder.
+# KEYS: lock, cancel flag, owner. ARGV: token. Compare-and-delete: a holder whose lease
+# expired and was taken by another must not free (or clear the stop request of) the new
+# holder.
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return 1
 end
 return 0
@@ -119,12 +124,17 @@ class ConversationLocks:
         self._release: AsyncScript = redis.register_script(_RELEASE_SCRIPT)
         self._cancel: AsyncScript = redis.register_script(_CANCEL_SCRIPT)
 
-    async def acquire(self, conversation_key: str) -> Lease | None:
-        """A lease on the conversation, or None while another generation holds it."""
+    async def acquire(self, conversation_key: str, owner: str = "") -> Lease | None:
+        """A lease on the conversation for `owner`'s question, or None while another
+        generation holds it."""
         token = secrets.token_hex(16)
         taken = await self._acquire(
-            keys=[_lock_key(conversation_key), _cancel_key(conversation_key)],
-            args=[token, _ms(self.ttl_s)],
+            keys=[
+                _lock_key(conversation_key),
+                _cancel_key(conversation_key),
+                _owner_key(conversation_key),
+            ],
+            args=[token, _ms(self.ttl_s), owner],
         )
         return Lease(self, conversation_key, token, self.ttl_s) if taken else None
 
@@ -145,19 +155,29 @@ class ConversationLocks:
                 break
         return count
 
+    async def owner(self, conversation_key: str) -> str | None:
+        """Who asked the question being answered now; None when nothing is."""
+        value = await self._redis.get(_owner_key(conversation_key))
+        return None if value is None else str(value)
+
     async def cancel_requested(self, conversation_key: str) -> bool:
         """Whether a stop was requested since the current lease was taken."""
         return bool(await self._redis.exists(_cancel_key(conversation_key)))
 
     async def _refresh_lease(self, lease: Lease) -> bool:
         refreshed = await self._refresh(
-            keys=[_lock_key(lease.conversation_key)], args=[lease.token, _ms(lease.ttl_s)]
+            keys=[_lock_key(lease.conversation_key), _owner_key(lease.conversation_key)],
+            args=[lease.token, _ms(lease.ttl_s)],
         )
         return bool(refreshed)
 
     async def _release_lease(self, lease: Lease) -> bool:
         released = await self._release(
-            keys=[_lock_key(lease.conversation_key), _cancel_key(lease.conversation_key)],
+            keys=[
+                _lock_key(lease.conversation_key),
+                _cancel_key(lease.conversation_key),
+                _owner_key(lease.conversation_key),
+            ],
             args=[lease.token],
         )
         return bool(released)
@@ -169,3 +189,7 @@ def _lock_key(conversation_key: str) -> str:
 
 def _cancel_key(conversation_key: str) -> str:
     return f"{CANCEL_PREFIX}{conversation_key}"
+
+
+def _owner_key(conversation_key: str) -> str:
+    return f"{OWNER_PREFIX}{conversation_key}"

@@ -87,6 +87,22 @@ class ScriptedChatModel(AsyncOnlyChatModel):
                 if run_manager:
                     await run_manager.on_llm_new_token("", chunk=chunk)
                 yield chunk
+        # Usage as a model server reports it, in the last chunk: about 4 characters a
+        # prompt token, one token a word of the reply.
+        prompt_tokens = sum(len(message.text) for message in messages) // 4 + 1
+        usage = ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": prompt_tokens,
+                    "output_tokens": len(words),
+                    "total_tokens": prompt_tokens + len(words),
+                },
+            )
+        )
+        if run_manager:
+            await run_manager.on_llm_new_token("", chunk=usage)
+        yield usage
 
 
 def tool_call(name: str, content: str = "", **args: Any) -> AIMessage:
@@ -185,14 +201,20 @@ class RecordingSink(ReplySink):
         self.events: list[tuple[str, str]] = []
         self.started = asyncio.Event()
         self.first_text = asyncio.Event()
+        self.waiting = asyncio.Event()  # set once the question was shown queued
 
     async def start(self) -> None:
-        self.events.append(("start", ""))
+        if not self.started.is_set():
+            self.events.append(("start", ""))
         self.started.set()
 
     async def append(self, text: str) -> None:
         self.events.append(("append", text))
         self.first_text.set()
+
+    async def queued(self, position: int) -> None:
+        await super().queued(position)
+        self.waiting.set()
 
     async def tool_status(self, name: str, detail: str) -> None:
         self.events.append(("tool", f"{name}: {detail}"))
@@ -202,6 +224,11 @@ class RecordingSink(ReplySink):
 
     async def fail(self, message: str) -> None:
         self.events.append(("fail", message))
+
+    @property
+    def queued_at(self) -> list[str]:
+        """The queue positions shown, as the status lines said them."""
+        return [text for kind, text in self.events if kind == "tool" and text.startswith("queue:")]
 
     @property
     def text(self) -> str:
@@ -214,3 +241,13 @@ class RecordingSink(ReplySink):
     @property
     def finish_note(self) -> str | None:
         return next((text for kind, text in self.events if kind == "finish"), None)
+
+
+class SettableClock:
+    """Seconds since the epoch that a test moves by hand (it starts on an afternoon, UTC)."""
+
+    def __init__(self, now: float = 1_780_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -55,7 +55,8 @@ def status_line(name: str, detail: str) -> str:
         "web_search": "searching the web",
         "search_documents": "reading the documents",
         "calculator": "calculating",
-        "add_document": "adding the document",  # bot.uploads.UPLOAD_STATUS
+        "add_document": "adding the document",  # bot.docs.uploads.UPLOAD_STATUS
+        "queue": "waiting",  # bot.reply_sink.QUEUE_STATUS
     }
     verb = verbs.get(name, f"using {name}")
     detail = " ".join(detail.split())

@@ -7,13 +7,9 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from bot.chat_service import ChatService
-from bot.commands import CommandHandler
-from bot.coordination import Coordination
-from bot.docs_commands import DocsCommands
+from bot.core import BotCore
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +17,8 @@ log = logging.getLogger(__name__)
 class PlatformAdapter(ABC):
     """Connects one chat platform to the app's chat service and commands.
 
-    A platform module only translates: its events into a `Scope` plus text or a command,
-    and the delivery layer's send/edit/typing calls into its library's.
+    A platform module only translates: its events into neutral requests for
+    `BotCore.handle`, and the delivery layer's send/edit/typing calls into its library's.
     """
 
     name: str  # "telegram", "discord": also the `Scope.platform` of its requests
@@ -35,18 +31,6 @@ class PlatformAdapter(ABC):
         The runner ends every reply in flight with a short note (via
         `ChatService.shutdown`) right after setting `stopping`.
         """
-
-
-@dataclass(frozen=True)
-class BotCore:
-    """What every platform adapter talks to: the platform-neutral core of the bot."""
-
-    chat: ChatService
-    commands: CommandHandler
-    docs: DocsCommands | None = None
-    # Shared state for several bot processes serving one bot (claims, pacing, roles);
-    # None: this process serves alone.
-    coordination: Coordination | None = None
 
 
 class InFlight:
@@ -101,3 +85,6 @@ class InFlight:
         self._tasks.discard(task)
         if not self._tasks:
             self._idle.set()
+
+
+__all__ = ["BotCore", "InFlight", "PlatformAdapter"]

@@ -28,8 +28,12 @@ class TerminalSink(ReplySink):
         self._err = err
         self.failed = False
         self.text = ""
+        self._started = False
 
     async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         self._out.write("bot> ")
         self._out.flush()
 

@@ -72,7 +72,7 @@ def kinds(events: list[AgentEvent]) -> list[str]:
         if isinstance(event, TextDelta):
             if not out or out[-1] != "text":
                 out.append("text")
-        else:
+        elif isinstance(event, ToolEvent):
             out.append(f"{event.name}:{'end' if event.finished else 'start'}")
     return out
 

@@ -16,6 +16,6 @@ async def run(
     async for event in agent.stream_reply("t", text, turn):
         if isinstance(event, TextDelta):
             answer += event.text
-        else:
+        elif isinstance(event, ToolEvent):
             events.append(event)
     return answer, events

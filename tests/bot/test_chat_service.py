@@ -12,7 +12,9 @@ from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
+from bot.config import SamplingDefaults
 from bot.failures import STORAGE_DOWN
 from bot.scope import Role, Scope
 from bot.stats import BotStats
@@ -40,6 +42,7 @@ async def service(
         Agent(model, AsyncRedisSaver(client=raw)),
         redis_client,
         ServiceLimits(max_message_chars=1000, user_requests_per_minute=3),
+        ChatSettings.from_defaults(SamplingDefaults(burst_window_s=0)),
     )
     await raw.aclose()
 
@@ -116,22 +119,25 @@ async def test_shutdown_ends_replies_in_flight_with_a_note(service, model) -> No
 async def test_one_generation_per_conversation_and_cancel(service, model) -> None:
     model.token_delay_s = 0.05
     model.enqueue(" ".join(f"word{i}" for i in range(200)))
+    model.enqueue("your turn now")
     first = RecordingSink()
     running = asyncio.create_task(service.chat(ALICE, "write a lot", first))
     await first.first_text.wait()
-    busy = await ask(service, BOB, "me too")  # same channel: same conversation
-    assert busy.failure is not None and "/cancel" in busy.failure
+    second = RecordingSink()  # same channel: same conversation; it waits its turn
+    waiting = asyncio.create_task(service.chat(BOB, "me too", second))
+    await second.waiting.wait()
+    assert second.queued_at == ["queue: your question is queued behind 1 answer"]
     cancel = await command(service, BOB, "/cancel")
     assert cancel.text == "Stopping the answer."
     await asyncio.wait_for(running, timeout=10)
     assert first.finish_note == "(stopped by /cancel)"
     assert 0 < len(first.text.split()) < 200
-    # The history keeps what people saw of the stopped answer.
+    # /cancel kept the queue: the waiting question is answered next.
+    await asyncio.wait_for(waiting, timeout=10)
+    assert second.failure is None and second.text == "your turn now"
+    # The history keeps what people saw of the stopped answer, then the next turn.
     history = await service.agent.history(ALICE.conversation_key)
-    assert [m.text for m in history] == ["write a lot", first.text]
-    # The conversation is free again.
-    model.token_delay_s = 0
-    assert (await ask(service, BOB, "now?")).failure is None
+    assert [m.text for m in history] == ["write a lot", first.text, "me too", "your turn now"]
     nothing = await command(service, BOB, "/cancel")
     assert nothing.text == "Nothing to cancel."
 
@@ -226,7 +232,7 @@ async def test_stats_are_for_admins(service, redis_client) -> None:
     handler = CommandHandler(service, stats=stats)
     refused = RecordingSink()
     await handler.handle(ALICE, "/stats", refused)
-    assert refused.failure == "only admins can see the bot's load"
+    assert refused.failure == "only admins can use /stats; ask an admin"
     shown = RecordingSink()
     await handler.handle(ADMIN, "/stats", shown)
     assert "Workers: 0 live" in shown.text and "Queue: 0 waiting" in shown.text

@@ -177,7 +177,7 @@ async def test_permission_messages_say_what_to_do_instead(service: SettingsServi
     with pytest.raises(PermissionDenied) as user_channel:
         await service.set(USER, "temperature", "1", SettingLevel.CHANNEL)
     assert str(user_channel.value) == (
-        "only server admins can change channel settings; ask an admin, or use --level conversation"
+        "only admins can change channel settings; ask an admin, or use --level conversation"
     )
     with pytest.raises(PermissionDenied) as admin_global:
         await service.set(ADMIN, "temperature", "1", SettingLevel.GLOBAL)

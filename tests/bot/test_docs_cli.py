@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.docs_cli import DEFAULT_SCOPE, add_docs_parser, run_docs
+from bot.docs.cli import DEFAULT_SCOPE, add_docs_parser, run_docs
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from bot.docs_qa import NOT_FOUND, SummaryParser, ask, summarize
+from bot.docs.qa import NOT_FOUND, SummaryParser, ask, summarize
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
 from storage.documents.chunking import chunk_text
 from tests.fakes import ScriptedChatModel

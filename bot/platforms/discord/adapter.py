@@ -1,9 +1,10 @@
 """The Discord adapter: gateway events and slash commands in, streamed replies out.
 
 It only translates. A message addressed to the bot (`routing.is_addressed`) becomes a
-`Scope` plus text for the chat service or the command handler; a slash command's
-options become command text (`slash`); each reply is a `StreamingReply` over a Discord
-transport (`transport`), paced by one `Pacer` shared by every reply of this adapter.
+neutral request (a chat message with the message it replies to, a command parsed once by
+the registry, an upload); a slash command's typed options become a `CommandCall` as they
+are (`slash`); each reply is a `StreamingReply` over a Discord transport (`transport`),
+paced by one `Pacer` shared by every reply of this adapter.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 from discord.webhook.async_ import async_context
 
-from bot.commands import is_command, parse_command
 from bot.coordination import handle_once, pacers
 from bot.delivery import Clock, StreamingReply, Transport
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
@@ -33,6 +32,7 @@ from bot.platforms.discord.routing import (
     channel_allowed,
     destination_key,
     is_addressed,
+    quoted_in,
     role_of,
     scope_for,
     strip_mentions,
@@ -44,9 +44,7 @@ from bot.platforms.discord.transport import (
     ChannelReply,
     InteractionReply,
 )
-from bot.reply_sink import ReplySink
-from bot.scope import Scope
-from bot.uploads import Upload, add_upload
+from bot.requests import CommandCall, Upload, UploadRequest
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +52,6 @@ NO_CONTENT_NOTE = (
     "The Message Content intent is off (BOT_DISCORD_MESSAGE_CONTENT=false): the bot answers "
     "mentions, DMs, replies to its messages and slash commands; it cannot read other messages."
 )
-Work = Callable[[Scope, ReplySink], Awaitable[None]]
 
 
 def bot_key(token: str) -> str:
@@ -63,8 +60,17 @@ def bot_key(token: str) -> str:
 
 
 def _is_docs_add(text: str) -> bool:
-    command = parse_command(text) if is_command(text) else None
-    return command is not None and command.name == "/docs" and command.args == ["add"]
+    words = text.lower().split()
+    return words == ["/docs", "add"]
+
+
+def upload_of(attachment: discord.Attachment) -> Upload:
+    return Upload(
+        filename=attachment.filename,
+        size_bytes=attachment.size,
+        content_type=attachment.content_type,
+        download=attachment.read,
+    )
 
 
 class DiscordAdapter(PlatformAdapter):
@@ -232,33 +238,25 @@ class DiscordAdapter(PlatformAdapter):
         try:
             if message.attachments and _is_docs_add(text):
                 # "@bot /docs add" with a file attached: the same as the slash command's file.
-                await self._add_upload(scope, message.attachments[0], sink)
-            elif is_command(text):
-                await self._core.commands.handle(scope, text, sink)
+                upload = upload_of(message.attachments[0])
+                await self._core.handle(UploadRequest(scope, upload), sink)
             else:
-                await self._core.chat.chat(scope, text, sink)
+                await self._core.handle_text(scope, text, sink, quoted_in(message, me))
         except Exception:  # the core reports failures itself; never lose the gateway task
             log.exception("answering a message in %s failed", scope.conversation_key)
 
     # -- slash commands (slash.CommandRunner) ----------------------------------------------
-    async def ask(self, interaction: discord.Interaction[Any], question: str) -> None:
-        await self._claimed_interaction(
-            interaction, lambda scope, sink: self._core.chat.chat(scope, question, sink)
-        )
-
-    async def command(self, interaction: discord.Interaction[Any], text: str) -> None:
-        await self._claimed_interaction(
-            interaction, lambda scope, sink: self._core.commands.handle(scope, text, sink)
-        )
-
-    async def upload(
-        self, interaction: discord.Interaction[Any], attachment: discord.Attachment
+    async def command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
     ) -> None:
-        await self._claimed_interaction(
-            interaction, lambda scope, sink: self._add_upload(scope, attachment, sink)
-        )
+        source = f"discord:{self._bot_key}:interaction"
+        async with handle_once(self._core.coordination, source, interaction.id) as mine:
+            if mine:
+                await self._command(interaction, name, options)
 
-    async def _interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
+    async def _command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
+    ) -> None:
         refusal = None
         if not self._accepting:
             refusal = "The bot is restarting; try again in a minute."
@@ -277,15 +275,11 @@ class DiscordAdapter(PlatformAdapter):
             return
         # discord.py runs each command in its own task; stopping waits for it.
         with self.in_flight.current():
-            await self._answer_interaction(interaction, work)
+            await self._answer_interaction(interaction, name, options)
 
-    async def _claimed_interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
-        source = f"discord:{self._bot_key}:interaction"
-        async with handle_once(self._core.coordination, source, interaction.id) as mine:
-            if mine:
-                await self._interaction(interaction, work)
-
-    async def _answer_interaction(self, interaction: discord.Interaction[Any], work: Work) -> None:
+    async def _answer_interaction(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
+    ) -> None:
         user = interaction.user
         permissions = interaction.permissions if interaction.guild_id is not None else None
         scope = scope_for(
@@ -295,23 +289,15 @@ class DiscordAdapter(PlatformAdapter):
             interaction.guild_id,
             role_of(user, self._settings, permissions),
         )
+        typed = {
+            key: upload_of(value) if isinstance(value, discord.Attachment) else value
+            for key, value in options.items()
+        }
         self._webhook_destinations[interaction.token] = destination_key(interaction.channel_id or 0)
         try:
-            await work(
-                scope, self._reply(InteractionReply(interaction), interaction.channel_id or 0)
-            )
+            sink = self._reply(InteractionReply(interaction), interaction.channel_id or 0)
+            await self._core.handle(CommandCall(scope, name, typed), sink)
         except Exception:
             log.exception("a slash command in %s failed", scope.conversation_key)
         finally:
             self._webhook_destinations.pop(interaction.token, None)
-
-    async def _add_upload(
-        self, scope: Scope, attachment: discord.Attachment, sink: ReplySink
-    ) -> None:
-        upload = Upload(
-            filename=attachment.filename,
-            size_bytes=attachment.size,
-            content_type=attachment.content_type,
-            download=attachment.read,
-        )
-        await add_upload(self._core.docs, scope, upload, sink)

@@ -8,6 +8,7 @@ from typing import Any
 import discord
 
 from bot.platforms.discord.config import DiscordSettings
+from bot.requests import Quoted
 from bot.scope import Role, Scope
 
 PLATFORM = "discord"
@@ -29,6 +30,20 @@ def is_addressed(message: discord.Message, me: discord.abc.Snowflake) -> bool:
             return True
     channel = message.channel
     return isinstance(channel, discord.Thread) and channel.owner_id == me.id
+
+
+def quoted_in(message: discord.Message, me: discord.abc.Snowflake) -> Quoted | None:
+    """The message `message` replies to, as context for the model; None when there is
+    none, or it was deleted, or Discord did not send it along."""
+    reference = message.reference
+    if reference is None:
+        return None
+    replied = reference.resolved or reference.cached_message
+    if not isinstance(replied, discord.Message):  # deleted, or not resolved
+        return None
+    from_bot = replied.author.id == me.id
+    text = replied.content if from_bot else strip_mentions(replied.content, me)
+    return Quoted.bounded(text, replied.author.display_name, from_bot=from_bot)
 
 
 def strip_mentions(text: str, me: discord.abc.Snowflake) -> str:
@@ -92,4 +107,6 @@ def scope_for(
         thread_id=thread,
         role=role,
         user_name=user.name,
+        # A server's channels and threads are shared; a DM is the person's own.
+        shared=guild_id is not None,
     )

@@ -1,44 +1,40 @@
-"""The bot's slash commands: one `app_commands` tree whose commands only translate their
-options into the text `bot.commands.CommandHandler` understands ("/settings set KEY
-VALUE --level L") and hand it to the adapter.
+"""The bot's slash commands, built from the command registry: one `app_commands` tree
+whose commands hand their typed options, as they are, to the adapter.
 
-Discord's `default_permissions` applies to a whole top-level command, never to one
-subcommand, so it hides only `/stats` (admins only). `/docs` and `/settings` mix
-everyone's subcommands with admins' ones: those stay visible, and the role check in the
-core (`Scope.role`, decided by the adapter) refuses them with a clear message.
+Each registry argument becomes a typed option (a whole number with its range, a choice,
+a setting key with autocomplete, a file). Discord's `default_permissions` applies to a
+whole top-level command, never to one subcommand, so it hides only top-level admin
+commands such as `/stats`; `/docs` and `/settings` mix everyone's subcommands with
+admins' ones: those stay visible, and the role check in the core refuses them with a
+clear message.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+import inspect
+from typing import Any, Literal, Optional, Protocol
 
 import discord
 from discord import app_commands
 
 from bot.chat_settings import SETTING_SPECS
+from bot.commands.registry import REGISTRY, Arg, CommandRegistry, CommandSpec
+from bot.scope import Role
 
-Level = Literal["conversation", "channel", "server", "global"]
-LEVEL_HELP = "where: conversation (default), channel, server (admins) or global (operators)"
+PLATFORM = "discord"
+# Discord's limits on names and descriptions of commands and options.
+_DESCRIPTION_MAX = 100
 
 
 class CommandRunner(Protocol):
-    """What the commands call; each first defers the interaction."""
+    """What the commands call; it first defers the interaction."""
 
-    async def ask(self, interaction: discord.Interaction[Any], question: str) -> None: ...
-
-    async def command(self, interaction: discord.Interaction[Any], text: str) -> None: ...
-
-    async def upload(
-        self, interaction: discord.Interaction[Any], attachment: discord.Attachment
+    async def command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
     ) -> None: ...
 
 
-def setting_text(action: str, key: str | None, value: str | None, level: str) -> str:
-    parts = ["/settings", action, *(part for part in (key, value) if part)]
-    return " ".join(parts) + f" --level {level}"
-
-
-async def _setting_keys(
+async def setting_keys(
     _interaction: discord.Interaction[Any], current: str
 ) -> list[app_commands.Choice[str]]:
     typed = current.strip().lower()
@@ -50,104 +46,75 @@ async def _setting_keys(
     ][:25]
 
 
-def build_tree(client: discord.Client, runner: CommandRunner) -> app_commands.CommandTree[Any]:
+def build_tree(
+    client: discord.Client, runner: CommandRunner, registry: CommandRegistry = REGISTRY
+) -> app_commands.CommandTree[Any]:
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
-
-    @tree.command(name="ask", description="Ask the bot a question")
-    @app_commands.describe(question="what you want to know")
-    async def ask(interaction: discord.Interaction[Any], question: str) -> None:
-        await runner.ask(interaction, question)
-
-    @tree.command(name="reset", description="Forget this conversation")
-    async def reset(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/reset")
-
-    @tree.command(name="cancel", description="Stop the answer being written here")
-    async def cancel(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/cancel")
-
-    @tree.command(name="help", description="What the bot can do")
-    async def help_(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/help")
-
-    @tree.command(name="stats", description="Queue depth, workers, tokens/s (admins)")
-    @app_commands.default_permissions(manage_guild=True)
-    async def stats(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/stats")
-
-    tree.add_command(_docs_group(runner))
-    tree.add_command(_settings_group(runner))
+    for top, specs in registry.top_level().items():
+        offered = [spec for spec in specs if spec.offered_on(PLATFORM)]
+        if not offered:
+            continue
+        if len(offered) == 1 and offered[0].path == (top,):
+            tree.add_command(_command(offered[0], runner, None))
+            continue
+        names = ", ".join(spec.path[-1] for spec in offered)
+        group = app_commands.Group(name=top, description=f"{top}: {names}"[:_DESCRIPTION_MAX])
+        for spec in offered:
+            group.add_command(_command(spec, runner, group))
+        tree.add_command(group)
     return tree
 
 
-def _docs_group(runner: CommandRunner) -> app_commands.Group:
-    docs = app_commands.Group(name="docs", description="This community's documents")
+def _command(
+    spec: CommandSpec, runner: CommandRunner, parent: app_commands.Group | None
+) -> app_commands.Command[Any, ..., None]:
+    async def callback(interaction: discord.Interaction[Any], **options: Any) -> None:
+        given = {name: value for name, value in options.items() if value is not None}
+        await runner.command(interaction, spec.name, given)
 
-    @docs.command(name="list", description="The documents here")
-    async def list_(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/docs list")
-
-    @docs.command(name="ask", description="Ask the documents; the answer cites them")
-    @app_commands.describe(question="what you want to know")
-    async def ask(interaction: discord.Interaction[Any], question: str) -> None:
-        await runner.command(interaction, f"/docs ask {question}")
-
-    @docs.command(name="add", description="Add a file or a web page (admins)")
-    @app_commands.describe(file="a text, Markdown, HTML or PDF file", url="a web page")
-    async def add(
-        interaction: discord.Interaction[Any],
-        file: discord.Attachment | None = None,
-        url: str | None = None,
-    ) -> None:
-        if file is not None:
-            await runner.upload(interaction, file)
-        else:
-            # Without a URL the core answers with the usage line.
-            await runner.command(interaction, f"/docs add {url or ''}".strip())
-
-    @docs.command(name="remove", description="Remove a document (admins)")
-    @app_commands.describe(document="its number in /docs list")
-    async def remove(interaction: discord.Interaction[Any], document: int) -> None:
-        await runner.command(interaction, f"/docs remove {document}")
-
-    @docs.command(name="summarize", description="Summarize a document")
-    @app_commands.describe(document="its number in /docs list")
-    async def summarize(interaction: discord.Interaction[Any], document: int) -> None:
-        await runner.command(interaction, f"/docs summarize {document}")
-
-    return docs
-
-
-def _settings_group(runner: CommandRunner) -> app_commands.Group:
-    settings = app_commands.Group(name="settings", description="How the bot samples here")
-
-    @settings.command(name="show", description="The settings in effect here, and where from")
-    async def show(interaction: discord.Interaction[Any]) -> None:
-        await runner.command(interaction, "/settings show")
-
-    @settings.command(name="set", description="Change a setting")
-    @app_commands.describe(
-        key="the setting (each shows its allowed values)",
-        value="the new value, within the setting's allowed range",
-        level=LEVEL_HELP,
+    parameters = [
+        inspect.Parameter(
+            "interaction",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=discord.Interaction,
+        )
+    ]
+    for arg in spec.args:
+        annotation = _annotation(arg)
+        parameters.append(
+            inspect.Parameter(
+                arg.name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=annotation if arg.required else Optional[annotation],  # noqa: UP045
+                default=inspect.Parameter.empty if arg.required else None,
+            )
+        )
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    described = app_commands.describe(
+        **{arg.name: arg.help[:_DESCRIPTION_MAX] for arg in spec.args}
+    )(callback)
+    if any(arg.kind == "setting" for arg in spec.args):
+        described = app_commands.autocomplete(
+            **{arg.name: setting_keys for arg in spec.args if arg.kind == "setting"}
+        )(described)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=spec.path[-1],
+        description=spec.summary[:_DESCRIPTION_MAX],
+        callback=described,
+        parent=parent,
     )
-    @app_commands.autocomplete(key=_setting_keys)
-    async def set_(
-        interaction: discord.Interaction[Any],
-        key: str,
-        value: str,
-        level: Level = "conversation",
-    ) -> None:
-        await runner.command(interaction, setting_text("set", key, value, level))
+    if parent is None and spec.role >= Role.ADMIN:
+        command.default_permissions = discord.Permissions(manage_guild=True)
+    return command
 
-    @settings.command(name="reset", description="Go back to the inherited value")
-    @app_commands.describe(key="one setting; all of them when left out", level=LEVEL_HELP)
-    @app_commands.autocomplete(key=_setting_keys)
-    async def reset(
-        interaction: discord.Interaction[Any],
-        key: str | None = None,
-        level: Level = "conversation",
-    ) -> None:
-        await runner.command(interaction, setting_text("reset", key, None, level))
 
-    return settings
+def _annotation(arg: Arg) -> Any:
+    if arg.kind == "file":
+        return discord.Attachment
+    if arg.kind == "int":
+        low = arg.minimum if arg.minimum is not None else -(2**53)
+        high = arg.maximum if arg.maximum is not None else 2**53
+        return app_commands.Range[int, low, high]
+    if arg.kind == "choice":
+        return Literal[arg.choices]  # type: ignore[valid-type]
+    return str

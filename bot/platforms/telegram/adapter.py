@@ -3,7 +3,9 @@
 Each update is handled in its own task (PTB's concurrent updates), so a slow answer in
 one chat never holds up another, and a failure while handling one update is logged and
 forgotten. Replies stream through the shared delivery layer (`StreamingReply`) over a
-`TelegramTransport`; this module only translates messages into a `Scope` plus text.
+`TelegramTransport`; this module only translates messages into neutral requests (a chat
+message with what it replies to or quotes, a command parsed once by the registry, an
+upload) for `BotCore.handle`, and the registry into Telegram's command menus.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 from telegram import (
     BotCommand,
     BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
     Message,
     Update,
@@ -23,6 +26,7 @@ from telegram import (
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bot.commands.registry import REGISTRY, CommandRegistry
 from bot.coordination import handle_once, pacers
 from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
@@ -31,7 +35,13 @@ from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.telegram.config import TelegramSettings
 from bot.platforms.telegram.documents import telegram_upload
 from bot.platforms.telegram.roles import Roles
-from bot.platforms.telegram.routing import Request, is_private, read_request, thread_of
+from bot.platforms.telegram.routing import (
+    Request,
+    is_private,
+    quoted_in,
+    read_request,
+    thread_of,
+)
 from bot.platforms.telegram.transport import (
     BOT_MESSAGES_PER_S,
     GROUP_LIMITS,
@@ -39,28 +49,13 @@ from bot.platforms.telegram.transport import (
     TelegramTransport,
 )
 from bot.reply_sink import send_text
+from bot.requests import ChatMessage, UploadRequest
 from bot.scope import Role, Scope
-from bot.uploads import add_upload
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-_PUBLIC_COMMANDS = [
-    BotCommand("ask", "ask the bot (in groups: /ask QUESTION)"),
-    BotCommand("docs", "this chat's documents: list | ask Q | add URL | remove ID"),
-    BotCommand("cancel", "stop the answer being written"),
-    BotCommand("reset", "forget this conversation"),
-    BotCommand("settings", "show | set KEY VALUE | reset [KEY]"),
-    BotCommand("help", "what the bot can do"),
-]
-# Telegram shows administrators this list instead of the default one.
-_ADMIN_COMMANDS = [
-    *_PUBLIC_COMMANDS,
-    BotCommand("stats", "queue depth, workers, tokens/s, active conversations"),
-]
 _DOCUMENT_HINT = "To add this file to the documents, send it with the caption /docs add."
-# Commands that need to know whether the sender is an admin.
-_NO_ROLE_NEEDED = frozenset({"/ask", "/help", "/start", "/cancel"})
 
 
 class _HideToken(logging.Filter):
@@ -83,6 +78,22 @@ class TelegramStartError(RuntimeError):
 
 # PTB's Application is generic in its bot, context and data types; the defaults are used.
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def command_menu(registry: CommandRegistry, role: Role) -> list[BotCommand]:
+    """Telegram's menu for people of `role`: one entry per top-level command (a group's
+    subcommands are named in its description), from the registry."""
+    menu = []
+    for top, specs in registry.top_level().items():
+        offered = [spec for spec in specs if spec.offered_on(PLATFORM) and spec.role <= role]
+        if not offered:
+            continue
+        if len(offered) == 1 and offered[0].path == (top,):
+            description = offered[0].summary
+        else:
+            description = " | ".join(spec.usage.removeprefix(f"/{top} ") for spec in offered)
+        menu.append(BotCommand(top, description[:256]))
+    return menu
 
 
 def _window(limits: DeliveryLimits) -> tuple[int, float]:
@@ -234,8 +245,13 @@ class TelegramAdapter(PlatformAdapter):
     async def _register_commands(self) -> None:
         bot = self.application.bot
         try:
-            await bot.set_my_commands(_PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
-            await bot.set_my_commands(_ADMIN_COMMANDS, scope=BotCommandScopeAllChatAdministrators())
+            await bot.set_my_commands(
+                command_menu(REGISTRY, Role.USER), scope=BotCommandScopeDefault()
+            )
+            admins = command_menu(REGISTRY, Role.ADMIN)
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllChatAdministrators())
+            # In a private chat the person is the admin of their own conversation.
+            await bot.set_my_commands(admins, scope=BotCommandScopeAllPrivateChats())
         except TelegramError as exc:  # the menu is a convenience: serve without it
             log.warning("could not register the command menu: %s", exc)
 
@@ -265,26 +281,27 @@ class TelegramAdapter(PlatformAdapter):
         if request.document is not None:
             scope = await self._scope(message, need_role=True)
             upload = telegram_upload(bot, request.document, self._settings.download_limit_bytes)
-            await add_upload(self._core.docs, scope, upload, reply)
+            await self._core.handle(UploadRequest(scope, upload), reply)
         elif request.command in (None, "/ask"):
             await self._chat(message, request, reply)
         else:
-            scope = await self._scope(message, need_role=request.command not in _NO_ROLE_NEEDED)
-            await self._core.commands.handle(scope, request.text, reply)
+            scope = await self._scope(message, need_role=True)
+            await self._core.commands.handle_typed(scope, request.command, request.text, reply)
 
     async def _chat(self, message: Message, request: Request, reply: StreamingReply[int]) -> None:
-        text = request.text.removeprefix("/ask").strip() if request.command else request.text
-        replied = message.reply_to_message
-        if not text and request.command and replied is not None:
+        text = request.text
+        quoted = quoted_in(message, self.application.bot.id)
+        if not text and request.command and quoted is not None:
             # "/ask" sent as a reply asks about the message it replies to.
-            text = (replied.text or replied.caption or "").strip()
+            text, quoted = quoted.text, None
         if not text and message.document is not None:
             await send_text(reply, _DOCUMENT_HINT)
             return
         if not text and request.command:
             await reply.fail("usage: /ask QUESTION")
             return
-        await self._core.chat.chat(await self._scope(message, need_role=False), text, reply)
+        scope = await self._scope(message, need_role=False)
+        await self._core.handle(ChatMessage(scope, text, quoted), reply)
 
     def _reply(self, message: Message) -> StreamingReply[int]:
         private = is_private(message)
@@ -316,6 +333,8 @@ class TelegramAdapter(PlatformAdapter):
             thread_id=None if thread is None else str(thread),
             role=role,
             user_name=user_name,
+            # Groups, supergroups and their topics are shared; a private chat is one's own.
+            shared=not is_private(message),
         )
 
 

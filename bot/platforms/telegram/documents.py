@@ -1,5 +1,5 @@
 """Downloading a document sent to the chat ("/docs add" as its caption, or as a reply to
-it); `bot.uploads` does the checks, the adding and the progress."""
+it); `bot.docs.uploads` does the checks, the adding and the progress."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from telegram import Bot, Document
 from telegram.error import TelegramError
 
 from bot.errors import InvalidRequest
-from bot.uploads import Upload
+from bot.requests import Upload
 
 log = logging.getLogger(__name__)
 

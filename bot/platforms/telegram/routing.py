@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from telegram import Document, Message, MessageEntity
 from telegram.constants import ChatType
 
-# Commands the bot answers without an @mention in groups.
+from bot.commands.registry import REGISTRY
+from bot.requests import Quoted
+
+# Commands the bot answers without an @mention in groups: the registry's.
 COMMANDS = frozenset(
-    {"/ask", "/docs", "/reset", "/cancel", "/settings", "/stats", "/help", "/start"}
+    "/" + name for spec in REGISTRY.specs for name in (spec.path[0], *spec.aliases)
 )
 
 
@@ -24,10 +27,10 @@ COMMANDS = frozenset(
 class Request:
     """What one message asks of the bot."""
 
-    # The text for the chat service or the command handler: mentions of the bot removed;
-    # a command as "/name args" (the name lower-case, without "@bot").
+    # The text for the chat service (mentions of the bot removed), or what was typed
+    # after the command's name.
     text: str
-    command: str | None = None
+    command: str | None = None  # "/name", lower-case, without "@bot"
     # A document to add to the community's documents ("/docs add" on or replying to it).
     document: Document | None = None
 
@@ -62,7 +65,7 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
             return None  # perhaps another bot's command
         rest = text[len(command) :].strip()
         return Request(
-            text=f"{name} {rest}".strip(),
+            text=rest,
             command=name,
             document=_document_to_add(message, name, rest),
         )
@@ -79,6 +82,26 @@ def read_request(message: Message, bot_username: str, bot_id: int) -> Request | 
         if value.startswith("@"):
             text = text.replace(value, "")
     return Request(text=text.strip())
+
+
+def quoted_in(message: Message, bot_id: int) -> Quoted | None:
+    """The message `message` replies to (or the part of it quoted), as context for the
+    model. None without a reply, for a reply to a topic's first message (every message of
+    a topic replies to it), or when the replied message was deleted or has no text."""
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None
+    author = replied.from_user
+    from_bot = author is not None and author.id == bot_id
+    name = (
+        author.full_name
+        if author is not None
+        else (replied.sender_chat.title or "" if replied.sender_chat else "")
+    )
+    quote = message.quote
+    if quote is not None and quote.text:
+        return Quoted.bounded(quote.text, name, from_bot=from_bot, partial=True)
+    return Quoted.bounded(replied.text or replied.caption or "", name, from_bot=from_bot)
 
 
 def _leading_command(entities: dict[MessageEntity, str]) -> str | None:

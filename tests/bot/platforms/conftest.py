@@ -4,7 +4,8 @@ memory, quotas, locks and settings, and real PostgreSQL documents."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,11 +14,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from agent_graph.agent import Agent
 from bot.chat_service import ChatService, ServiceLimits
+from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
+from bot.config import SamplingDefaults
 from bot.coordination import Coordination
-from bot.docs_commands import DocsCommands
+from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from storage.documents import MiniLMEmbedder, PgDocumentStore
+from storage.token_budget import TokenBudget
 from tests.fakes import ScriptedChatModel
 
 
@@ -33,6 +37,19 @@ def limits() -> ServiceLimits:
 
 
 @pytest.fixture
+def chat_defaults() -> ChatSettings:
+    """The configured defaults; bursts off, so each message is answered as it comes (the
+    burst tests turn merging on)."""
+    return ChatSettings.from_defaults(SamplingDefaults(burst_window_s=0))
+
+
+@pytest.fixture
+def budget_clock() -> Callable[[], float]:
+    """The clock daily token budgets count days on (tests move it to the next day)."""
+    return time.time
+
+
+@pytest.fixture
 async def core(
     redis_client: aioredis.Redis,
     redis_url: str,
@@ -40,10 +57,18 @@ async def core(
     embedder: MiniLMEmbedder,
     model: ScriptedChatModel,
     limits: ServiceLimits,
+    chat_defaults: ChatSettings,
+    budget_clock: Callable[[], float],
 ) -> AsyncIterator[BotCore]:
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    chat = ChatService.on_redis(Agent(model, AsyncRedisSaver(client=raw)), redis_client, limits)
-    docs = DocsCommands(PgDocumentStore(pg_pool, embedder), model)
+    chat = ChatService.on_redis(
+        Agent(model, AsyncRedisSaver(client=raw)),
+        redis_client,
+        limits,
+        chat_defaults,
+        budget=TokenBudget(redis_client, budget_clock),
+    )
+    docs = DocsService(PgDocumentStore(pg_pool, embedder), model)
     yield BotCore(chat=chat, commands=CommandHandler(chat, docs=docs), docs=docs)
     await raw.aclose()
 

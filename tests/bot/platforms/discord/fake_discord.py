@@ -96,6 +96,7 @@ class FakeDiscord:
         self.updated_at: dict[int, float] = {}  # message id -> when its text last changed
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}  # every message the bot posted, by id
+        self.posted: dict[int, dict[str, Any]] = {}  # every message people posted, by id
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
@@ -227,9 +228,15 @@ class FakeDiscord:
         if reply_to is not None:
             data["type"] = 19
             data["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel)}
-            data["referenced_message"] = self.messages.get(reply_to)
+            # A deleted message is sent as null.
+            data["referenced_message"] = self.messages.get(reply_to) or self.posted.get(reply_to)
+        self.posted[message_id] = data
         await self.dispatch("MESSAGE_CREATE", data)
         return message_id
+
+    def delete_posted(self, message_id: int) -> None:
+        """A person deletes their message (a later reply to it references nothing)."""
+        self.posted.pop(message_id, None)
 
     async def slash(
         self,

@@ -29,7 +29,16 @@ async def answer(fake: FakeDiscord, bot: Running, token: str) -> str:
 
 async def test_commands_are_synced_at_start(fake: FakeDiscord, bot: Running) -> None:
     commands = {command["name"]: command for command in fake.commands["global"]}
-    assert set(commands) == {"ask", "reset", "cancel", "help", "stats", "docs", "settings"}
+    assert set(commands) == {
+        "ask",
+        "reset",
+        "cancel",
+        "help",
+        "usage",
+        "stats",
+        "docs",
+        "settings",
+    }
     assert int(commands["stats"]["default_member_permissions"]) == 1 << 5  # Manage Server
     settings = {option["name"]: option for option in commands["settings"]["options"]}
     key = next(option for option in settings["set"]["options"] if option["name"] == "key")
@@ -65,22 +74,32 @@ async def test_ask_is_deferred_then_answered(
 
 async def test_help_reset_and_docs_list(fake: FakeDiscord, bot: Running) -> None:
     assert "/settings" in await answer(fake, bot, await fake.slash("help"))
-    assert "Forgotten" in await answer(fake, bot, await fake.slash("reset"))
+    assert "Forgotten" in await answer(fake, bot, await fake.slash("reset", author=BOB))
     listed = await answer(fake, bot, await fake.slash("docs", sub("list")))
     # The document store outlives a test: other tests' documents may be listed.
     assert listed.startswith(("No documents here yet", "Documents here:"))
 
 
 async def test_settings_set_show_and_reset(fake: FakeDiscord, bot: Running) -> None:
-    changed = await answer(
-        fake, bot, await fake.slash("settings", sub("set", key="temperature", value="0.3"))
-    )
+    change = sub("set", key="temperature", value="0.3")
+    changed = await answer(fake, bot, await fake.slash("settings", change, author=BOB))
     assert "temperature" in changed and "0.3" in changed and "conversation" in changed
     shown = await answer(fake, bot, await fake.slash("settings", sub("show")))
     assert "temperature = 0.3" in shown
-    await answer(fake, bot, await fake.slash("settings", sub("reset", key="temperature")))
+    reset = sub("reset", key="temperature")
+    await answer(fake, bot, await fake.slash("settings", reset, author=BOB))
     shown = await answer(fake, bot, await fake.slash("settings", sub("show")))
     assert "temperature = 0.3" not in shown
+
+
+async def test_a_member_cannot_change_a_shared_channel(fake: FakeDiscord, bot: Running) -> None:
+    change = sub("set", key="max_tokens", value="4000")
+    refused = await answer(fake, bot, await fake.slash("settings", change, author=ALICE))
+    assert "shared by everyone here" in refused and "admin" in refused
+    reset = await answer(fake, bot, await fake.slash("reset", author=ALICE))
+    assert "only admins can use /reset in a shared chat" in reset
+    shown = await answer(fake, bot, await fake.slash("settings", sub("show")))
+    assert "max_tokens = 4000" not in shown
 
 
 async def test_server_settings_are_for_admins(
@@ -141,7 +160,7 @@ async def test_docs_ask_and_summarize_reach_the_documents(fake: FakeDiscord, bot
         fake, bot, await fake.slash("docs", sub("ask", question="when does it open?"))
     )
     assert "documents here don't contain" in asked
-    missing = await answer(fake, bot, await fake.slash("docs", sub("summarize", document=999999)))
+    missing = await answer(fake, bot, await fake.slash("docs", sub("summarize", target="999999")))
     assert "no document #999999" in missing
 
 

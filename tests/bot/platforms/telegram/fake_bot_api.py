@@ -232,6 +232,7 @@ class FakeBotApi:
         document: Json | None = None,
         caption: str | None = None,
         sender_chat: Json | None = None,
+        quote: str | None = None,
     ) -> Json:
         """A message as the Bot API would deliver it (entities found as Telegram would)."""
         message: Json = {
@@ -264,6 +265,8 @@ class FakeBotApi:
             }
         if reply_to is not None:
             message["reply_to_message"] = reply_to
+        if quote is not None:  # the part of the replied message the person selected
+            message["quote"] = {"text": quote, "position": 0, "is_manual": True}
         if sender_chat is not None:
             message["sender_chat"] = sender_chat
         return message

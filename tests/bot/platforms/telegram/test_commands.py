@@ -23,13 +23,19 @@ async def test_each_command_is_answered(telegram: Telegram) -> None:
         f"/help@{BOT_USERNAME}": "Talk to me in plain text",
         "/start": "Talk to me in plain text",
         "/settings show": "temperature = ",
-        "/settings set temperature 0.4": "at conversation level",
-        "/settings reset temperature": "temperature reset at conversation level",
-        "/reset": "Forgotten",
+        "/settings set temperature 0.4": "shared by everyone here",
+        "/settings reset temperature": "shared by everyone here",
+        "/reset": "only admins can use /reset in a shared chat",
         "/cancel": "Nothing to cancel.",
+        "/usage": "You used 0 tokens today",
         "/docs list": "No documents here yet",
         "/settings frobnicate": "usage: /settings",
-        "/docs remove": "usage: /docs",
+        "/docs remove": "only admins can use /docs remove",
+        "/docs summarize": "usage: /docs summarize TARGET",
+        "/docs summarize 1 2": "too many arguments",
+        "/settings show --level planet": "unknown option --level",
+        "/settings set top_k 5 --level planet": "level must be one of conversation",
+        "/frobnicate@" + BOT_USERNAME: "unknown command /frobnicate",
         "/stats": "only admins",
     }
     for command, answer in expected.items():
@@ -41,9 +47,9 @@ async def test_a_member_is_refused_what_admins_may_do(telegram: Telegram) -> Non
     group = telegram.group()
     bob = telegram.person("Bob")
     telegram.say(group, bob, SET_CHANNEL)
-    await telegram.reply_saying(group, "only server admins can change channel settings")
+    await telegram.reply_saying(group, "only admins can change channel settings")
     telegram.say(group, bob, "/docs remove 1")
-    await telegram.reply_saying(group, "only admins can remove documents")
+    await telegram.reply_saying(group, "only admins can use /docs remove")
 
     # Both commands needed the role: Telegram was asked once, the answer remembered.
     assert len(telegram.api.calls_of("getChatMember")) == 1

@@ -37,7 +37,7 @@ async def test_a_failing_member_lookup_counts_as_a_member(telegram: Telegram) ->
     telegram.api.members[(group["id"], alice["id"])] = "administrator"
     telegram.api.fail_next("getChatMember", 1, code=500, description="Internal Server Error")
     telegram.say(group, alice, "/settings set temperature 0.3 --level channel")
-    await telegram.reply_saying(group, "only server admins")
+    await telegram.reply_saying(group, "only admins can change channel settings")
 
     # Not cached: the next command asks again and finds the admin.
     telegram.say(group, alice, "/settings set temperature 0.3 --level channel")

@@ -1,10 +1,13 @@
-"""`/docs ...` in the chat: the community's documents, from any platform.
+"""The community's documents: the one service the chat commands, uploads and the
+`docs` command line all call.
 
 Anyone may list documents, ask questions and ask for summaries; adding and removing
 change what the whole community's answers draw on, so they are for admins. Local paths
 are the operator's machine: only the operator (the terminal user) may add them; admins
 elsewhere add URLs or upload files (`check_upload` before the platform downloads one,
-`add_upload` with its bytes).
+`add_upload` with its bytes). What a target names (a document's number or a URL) is
+decided in one place, `read_target`, and answers from documents are sampled by one
+rule, `document_sampling`.
 """
 
 from __future__ import annotations
@@ -16,26 +19,42 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from bot.docs_qa import ask, summarize
+from bot.docs.qa import Answer, Summary, ask, summarize
 from bot.errors import InvalidRequest, PermissionDenied
 from bot.scope import Role, Scope
 from storage.documents import DocumentStore, Ingestor
 from storage.documents.ingest import is_url
-from storage.documents.models import AddResult
+from storage.documents.models import AddResult, DocumentInfo
 from storage.documents.parsing import CONTENT_TYPES, SUFFIX_TYPES, parse
 
-USAGE = (
-    "usage: /docs list | /docs ask QUESTION | /docs summarize ID_OR_URL | /docs add URL "
-    "(or a file sent with the caption /docs add) | /docs remove ID "
-    "(adding and removing are for admins)"
-)
+# Answers from documents should stick to the text: never hotter than this.
+DOCUMENT_TEMPERATURE = 0.2
 # Where a progress message goes: the platform edits one status message with it.
 Progress = Callable[[str], Coroutine[Any, Any, None]]
 # Progress is reported at these fractions of the passages embedded.
 _PROGRESS_STEPS = (0.25, 0.5, 0.75)
 
 
-class DocsCommands:
+def document_sampling(sampling: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sampling answers from documents use: the given settings, kept cool."""
+    chosen = dict(sampling or {})
+    chosen["temperature"] = min(
+        float(chosen.get("temperature", DOCUMENT_TEMPERATURE)), DOCUMENT_TEMPERATURE
+    )
+    return chosen
+
+
+def read_target(target: str) -> int | str:
+    """What `/docs summarize TARGET` names: a document's number (`12`, `#12`) or a URL."""
+    text = target.strip()
+    if is_url(text):
+        return text
+    if text.lstrip("#").isdigit():
+        return int(text.lstrip("#"))
+    raise InvalidRequest(f"{text[:80]!r} is neither a document's number (see /docs list) nor a URL")
+
+
+class DocsService:
     def __init__(
         self,
         store: DocumentStore,
@@ -45,37 +64,54 @@ class DocsCommands:
         max_upload_bytes: int = 20 * 1024 * 1024,
         context_tokens: int = 4096,
     ) -> None:
-        self._store = store
+        self.store = store
         self._model = model
-        # Answers from documents should stick to the text: a low temperature.
-        self._sampling = {"temperature": 0.2, **(sampling or {})}
+        self._sampling = document_sampling(sampling)
         self.max_upload_bytes = max_upload_bytes
         self._context_tokens = context_tokens
 
-    async def handle(self, scope: Scope, rest: str) -> str:
-        action, _, argument = rest.strip().partition(" ")
-        argument = argument.strip()
-        documents = scope.server_key
-        if action == "list":
-            return await self._list(documents)
-        if action == "ask" and argument:
-            answer = await ask(
-                self._store, self._model, documents, argument, sampling=self._sampling
-            )
-            return answer.render()
-        if action == "summarize" and argument:
-            return await self._summarize(documents, argument)
-        if action == "add" and argument:
-            self._require(scope, Role.ADMIN, "add documents")
-            if not is_url(argument):
-                self._require(scope, Role.OPERATOR, "add files from this machine")
-            result = await Ingestor(self._store).add(documents, argument, added_by=scope.actor)
-            return _added(result)
-        if action == "remove" and argument.isdigit():
-            self._require(scope, Role.ADMIN, "remove documents")
-            removed = await self._store.remove(documents, int(argument))
-            return f"Removed #{removed.id} {removed.title!r}."
-        raise InvalidRequest(USAGE)
+    async def ask(self, documents: str, question: str, *, k: int = 5) -> Answer:
+        return await ask(self.store, self._model, documents, question, k=k, sampling=self._sampling)
+
+    async def summarize(
+        self, documents: str, target: str, *, points: int = 5, language: str = "English"
+    ) -> Summary:
+        named = read_target(target)
+        if isinstance(named, str):
+            text = (await Ingestor(self.store).load(named)).text
+        else:
+            text = await self.store.document_text(documents, named)
+        return await summarize(
+            self._model,
+            text,
+            points=points,
+            language=language,
+            context_tokens=self._context_tokens,
+            sampling=self._sampling,
+        )
+
+    async def list(self, documents: str) -> list[DocumentInfo]:
+        return await self.store.list_documents(documents)
+
+    async def add(self, scope: Scope, source: str) -> str:
+        """Add a URL (admins) or a local path (the operator) to `scope`'s documents."""
+        self._require(scope, Role.ADMIN, "add documents")
+        if not is_url(source):
+            self._require(scope, Role.OPERATOR, "add files from this machine")
+        result = await Ingestor(self.store).add(scope.server_key, source, added_by=scope.actor)
+        return _added(result)
+
+    async def remove(self, scope: Scope, document: int) -> str:
+        self._require(scope, Role.ADMIN, "remove documents")
+        removed = await self.store.remove(scope.server_key, document)
+        return f"Removed #{removed.id} {removed.title!r}."
+
+    async def render_list(self, documents: str) -> str:
+        found = await self.list(documents)
+        if not found:
+            return "No documents here yet; an admin can add some with /docs add URL."
+        lines = [f"#{info.id} {info.title} ({info.chunk_count} passages)" for info in found]
+        return "Documents here:\n" + "\n".join(lines)
 
     def check_upload(
         self, scope: Scope, filename: str, size_bytes: int | None, content_type: str | None
@@ -112,30 +148,11 @@ class DocsCommands:
             parse, data, source=filename, name=filename, content_type=content_type
         )
         report = _ProgressReport(progress, filename)
-        result = await self._store.add(
+        result = await self.store.add(
             scope.server_key, document, added_by=scope.actor, progress=report.update
         )
         await report.drain()
         return _added(result)
-
-    async def _summarize(self, documents: str, target: str) -> str:
-        if is_url(target):
-            text = (await Ingestor(self._store).load(target)).text
-        elif target.lstrip("#").isdigit():
-            text = await self._store.document_text(documents, int(target.lstrip("#")))
-        else:
-            raise InvalidRequest("usage: /docs summarize ID_OR_URL (an id from /docs list)")
-        summary = await summarize(
-            self._model, text, context_tokens=self._context_tokens, sampling=self._sampling
-        )
-        return summary.render()
-
-    async def _list(self, documents: str) -> str:
-        found = await self._store.list_documents(documents)
-        if not found:
-            return "No documents here yet; an admin can add some with /docs add URL."
-        lines = [f"#{info.id} {info.title} ({info.chunk_count} passages)" for info in found]
-        return "Documents here:\n" + "\n".join(lines)
 
     @staticmethod
     def _require(scope: Scope, role: Role, what: str) -> None:

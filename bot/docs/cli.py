@@ -18,7 +18,8 @@ from psycopg_pool import AsyncConnectionPool
 from tqdm import tqdm
 
 from bot.config import Settings
-from bot.docs_qa import ask, summarize
+from bot.docs.service import DocsService
+from bot.errors import InvalidRequest
 from bot.platforms.terminal import terminal_scope
 from bot.services import database_url
 from storage.datadir import ensure_writable_dir
@@ -29,7 +30,6 @@ from storage.documents import (
     PgDocumentStore,
     expand_sources,
 )
-from storage.documents.ingest import is_url
 from storage.postgres import open_pool
 
 DEFAULT_SCOPE = terminal_scope("default").server_key
@@ -147,30 +147,20 @@ async def _run_with_model(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import App
     from inference.chat_model import PoolChatModel
 
-    sampling = settings.sampling.model_dump(exclude={"system_prompt"})
-    # Answers from documents should stick to the text: a low temperature.
-    sampling["temperature"] = min(float(sampling["temperature"]), 0.3)
+    sampling = settings.sampling.generation()
     async with App(settings) as app:
         model = PoolChatModel(client=app.inference, scope=args.scope, model=settings.model_name)
-        store = app.documents
+        docs = DocsService(app.documents, model, sampling, context_tokens=settings.context_size)
         if args.docs_command == "ask":
-            answer = await ask(store, model, args.scope, args.question, k=args.k, sampling=sampling)
+            answer = await docs.ask(args.scope, args.question, k=args.k)
             print(answer.render())
             return 0
-        if is_url(args.target):
-            text = (await Ingestor(store).load(args.target)).text
-        elif args.target.isdigit():
-            text = await store.document_text(args.scope, int(args.target))
-        else:
-            print(f"error: {args.target!r} is neither a document id nor a URL", file=sys.stderr)
+        try:
+            summary = await docs.summarize(
+                args.scope, args.target, points=args.points, language=args.language
+            )
+        except InvalidRequest as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = await summarize(
-            model,
-            text,
-            points=args.points,
-            language=args.language,
-            context_tokens=settings.context_size,
-            sampling=sampling,
-        )
         print(summary.render())
         return 0

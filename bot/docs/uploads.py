@@ -8,31 +8,19 @@ what the person is told are the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
-from bot.docs_commands import DocsCommands, megabytes
+from bot.docs.service import DocsService, megabytes
 from bot.errors import InvalidRequest
 from bot.failures import describe_failure
 from bot.reply_sink import ReplySink
+from bot.requests import Upload
 from bot.scope import Scope
 
 # The status line's tool name (see `bot.delivery.stream.status_line`).
 UPLOAD_STATUS = "add_document"
 
 
-@dataclass(frozen=True)
-class Upload:
-    filename: str
-    size_bytes: int | None  # as the platform announces it, before download
-    content_type: str | None
-    download: Callable[[], Awaitable[bytes]]
-    # The most the platform lets a bot download (Telegram's public Bot API: 20 MB).
-    download_limit_bytes: int | None = None
-
-
 async def add_upload(
-    docs: DocsCommands | None, scope: Scope, upload: Upload, sink: ReplySink
+    docs: DocsService | None, scope: Scope, upload: Upload, sink: ReplySink
 ) -> None:
     """Add `upload` to `scope`'s documents, telling the person how it goes in `sink`."""
     name = upload.filename

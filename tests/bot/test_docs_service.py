@@ -1,4 +1,5 @@
-"""`/docs` in the chat, on the real document store, with a scripted model."""
+"""The documents service behind `/docs` and `python -m bot docs`, on the real document
+store, with a scripted model."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from bot.docs_commands import DocsCommands
+from bot.docs.service import DocsService, document_sampling, read_target
 from bot.errors import InvalidRequest, PermissionDenied
 from bot.scope import Role, Scope
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
@@ -35,52 +36,55 @@ async def test_members_list_and_ask_with_citations(store, member) -> None:
     await store.add(member.server_key, SourceDocument("Rules", "rules.md", "text/markdown", RULES))
     model = ScriptedChatModel()
     model.enqueue("Links to other servers need a moderator's approval [1].")
-    docs = DocsCommands(store, model)
-    listed = await docs.handle(member, "list")
+    docs = DocsService(store, model)
+    listed = await docs.render_list(member.server_key)
     assert "Rules" in listed and listed.startswith("Documents here:")
-    answer = await docs.handle(member, "ask can I post links to other servers?")
+    answer = (await docs.ask(member.server_key, "can I post links to other servers?")).render()
     assert "moderator's approval [1]" in answer
     assert "Sources:\n[1] Rules" in answer
     # Another server sees none of it.
     other = replace(member, server_id="elsewhere")
-    assert (await docs.handle(other, "list")).startswith("No documents here yet")
+    assert (await docs.render_list(other.server_key)).startswith("No documents here yet")
 
 
 async def test_changing_documents_is_for_admins(store, member) -> None:
-    docs = DocsCommands(store, ScriptedChatModel())
+    docs = DocsService(store, ScriptedChatModel())
     with pytest.raises(PermissionDenied, match="only admins can add documents"):
-        await docs.handle(member, "add https://example.org/rules")
+        await docs.add(member, "https://example.org/rules")
     with pytest.raises(PermissionDenied, match="only admins can remove documents"):
-        await docs.handle(member, "remove 1")
+        await docs.remove(member, 1)
     admin = replace(member, role=Role.ADMIN)
     with pytest.raises(PermissionDenied, match="operator"):
-        await docs.handle(admin, "add /etc/passwd")  # a path on the bot's machine
+        await docs.add(admin, "/etc/passwd")  # a path on the bot's machine
 
 
 async def test_the_operator_adds_a_file_and_an_admin_removes_it(store, member, tmp_path) -> None:
     guide = tmp_path / "guide.md"
     guide.write_text("# Guide\n\nThe weekly meeting is on Thursdays at 18:00 in the hall.\n")
-    docs = DocsCommands(store, ScriptedChatModel())
+    docs = DocsService(store, ScriptedChatModel())
     operator = replace(member, role=Role.OPERATOR)
-    added = await docs.handle(operator, f"add {guide}")
+    added = await docs.add(operator, str(guide))
     assert added.startswith("Added #") and "Guide" in added
-    again = await docs.handle(operator, f"add {guide}")
+    again = await docs.add(operator, str(guide))
     assert again.startswith("Already here")
     document_id = added.split("#", 1)[1].split(" ", 1)[0]
-    removed = await docs.handle(replace(member, role=Role.ADMIN), f"remove {document_id}")
+    removed = await docs.remove(replace(member, role=Role.ADMIN), int(document_id))
     assert removed.startswith(f"Removed #{document_id}")
-    assert (await docs.handle(member, "list")).startswith("No documents here yet")
+    assert (await docs.render_list(member.server_key)).startswith("No documents here yet")
 
 
-async def test_bad_usage_explains_itself(store, member) -> None:
-    docs = DocsCommands(store, ScriptedChatModel())
-    for text in ("", "frobnicate", "ask", "remove abc"):
-        with pytest.raises(InvalidRequest, match="usage: /docs list"):
-            await docs.handle(member, text)
+def test_one_reading_of_targets_and_one_sampling_rule() -> None:
+    assert read_target("12") == 12 and read_target("#7") == 7
+    assert read_target("https://example.org/a") == "https://example.org/a"
+    with pytest.raises(InvalidRequest, match="neither a document's number"):
+        read_target("the rules")
+    assert document_sampling({"temperature": 1.4, "top_k": 5}) == {"temperature": 0.2, "top_k": 5}
+    assert document_sampling({"temperature": 0.1})["temperature"] == 0.1
+    assert document_sampling()["temperature"] == 0.2
 
 
 async def test_uploads_are_checked_before_download_and_added_with_progress(store, member) -> None:
-    docs = DocsCommands(store, ScriptedChatModel(), max_upload_bytes=1000)
+    docs = DocsService(store, ScriptedChatModel(), max_upload_bytes=1000)
     admin = replace(member, role=Role.ADMIN)
     with pytest.raises(PermissionDenied, match="only admins"):
         docs.check_upload(member, "notes.md", 100, None)
@@ -98,7 +102,7 @@ async def test_uploads_are_checked_before_download_and_added_with_progress(store
     added = await docs.add_upload(admin, "notes.md", text, "text/markdown", progress)
     assert added.startswith("Added #") and "Club notes" in added
     assert shown[0] == "Reading notes.md…" and len(shown) >= 2
-    assert "Club notes" in await docs.handle(member, "list")
+    assert "Club notes" in await docs.render_list(member.server_key)
 
 
 async def test_a_summary_of_a_stored_document(store, member) -> None:
@@ -106,7 +110,9 @@ async def test_a_summary_of_a_stored_document(store, member) -> None:
     document_id = (await store.list_documents(member.server_key))[0].id
     model = ScriptedChatModel()
     model.enqueue("TITLE: House rules\nPOINTS:\n- Be kind\n- Ask before linking\nABSTRACT: Rules.")
-    summary = await DocsCommands(store, model).handle(member, f"summarize {document_id}")
+    summary = (
+        await DocsService(store, model).summarize(member.server_key, str(document_id))
+    ).render()
     assert "House rules" in summary and "Be kind" in summary
-    with pytest.raises(InvalidRequest, match="summarize ID_OR_URL"):
-        await DocsCommands(store, model).handle(member, "summarize the rules")
+    with pytest.raises(InvalidRequest, match="neither a document's number"):
+        await DocsService(store, model).summarize(member.server_key, "the rules")
