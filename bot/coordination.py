@@ -1,10 +1,11 @@
 """What lets several bot processes serve one bot together: shared state in one Redis.
 
-* `once(source, event_id)`: each platform event is handled by one process, once, even
-  when the platform delivers it again or two processes see it (`storage.intake_claims`).
-  While a process handles it, the claim's lease is refreshed; at the end it is marked
-  done; a process that dies leaves a lease that runs out, and a later delivery of the
-  event (a redelivered Telegram update, a replayed Discord event) is handled again.
+* `once(source, event_id, payload)`: each platform event is handled by one process,
+  once, even when the platform delivers it again or two processes see it
+  (`storage.intake_claims`). While a process handles it, the claim's lease is
+  refreshed; at the end it is marked done. A process that dies leaves a lease that runs
+  out: `recover` (run by every process) then takes the event over from its payload and
+  handles it again, and so does a later delivery of it.
 * `pacer(...)`: call windows counted in Redis (`bot.delivery.pacing.SharedPacer`), so
   every process together stays within a platform's limits.
 * `role(name)`: a lease held by one process at a time (polling Telegram, registering
@@ -17,11 +18,14 @@ it receives and paces in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer, Pacing, SharedPacer
 from storage.call_windows import RedisCallWindows, WindowSpec
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 
 class Coordination:
     def __init__(
-        self, redis: aioredis.Redis, *, claim_lease_s: float = 30.0, role_ttl_s: float = 6.0
+        self, redis: aioredis.Redis, *, claim_lease_s: float = 10.0, role_ttl_s: float = 6.0
     ) -> None:
         self.redis = redis
         self.claims = IntakeClaims(redis, lease_s=claim_lease_s)
@@ -41,25 +45,35 @@ class Coordination:
         self.role_ttl_s = role_ttl_s
 
     @asynccontextmanager
-    async def once(self, source: str, event_id: str | int) -> AsyncIterator[bool]:
+    async def once(
+        self, source: str, event_id: str | int, payload: str = ""
+    ) -> AsyncIterator[bool]:
         """Claim an event; yields True when this process is to handle it (False: it was
-        handled, by this process or another). Handling that ends in an error still marks
-        the event done (handling it again would fail again, or answer twice); handling
-        cancelled (the process is stopping) gives the claim up, for a later delivery."""
-        claim = await self.claims.claim(source, event_id)
+        handled, by this process or another). With a `payload`, a process that dies
+        while handling leaves the event for another to take over (`recover`)."""
+        claim = await self.claims.claim(source, event_id, payload)
         while claim.state is ClaimState.BUSY:
             # Another process is on it. Look again when its lease would end: if it died
             # meanwhile, this delivery is the one that gets the event handled.
             await asyncio.sleep(max(claim.retry_in_s, 0.05))
-            claim = await self.claims.claim(source, event_id)
+            claim = await self.claims.claim(source, event_id, payload)
         if claim.state is ClaimState.DONE:
             log.info("%s %s was handled already; not again", source, event_id)
             yield False
             return
-        keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{event_id}")
+        async with self._handling(claim):
+            yield True
+
+    @asynccontextmanager
+    async def _handling(self, claim: Claim) -> AsyncIterator[None]:
+        """Hold `claim` while its event is handled. Handling that ends in an error still
+        marks the event done (handling it again would fail again, or answer twice);
+        handling cancelled (the process is stopping) gives the claim up, to be handled
+        again by a process still running or after the restart."""
+        keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{claim.event_id}")
         cancelled = False
         try:
-            yield True
+            yield
         except asyncio.CancelledError:
             cancelled = True
             raise
@@ -77,6 +91,39 @@ class Coordination:
             if not await self.claims.refresh(claim):
                 log.warning("the claim on %s expired while it was being handled", claim.key)
                 return
+
+    async def recover(
+        self,
+        source: str,
+        handle: Callable[[str], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        stopping: asyncio.Event,
+    ) -> None:
+        """Until `stopping`: take over the events of `source` whose holder died before
+        handling them, and handle each (`handle(payload)`, run by `spawn`)."""
+        interval = self.claims.lease_s / 3
+        while not stopping.is_set():
+            try:
+                taken = await self.claims.take_over(source)
+            except (RedisError, OSError) as exc:
+                log.warning("could not look for events to take over: %s", exc)
+                taken = []
+            for claim, payload in taken:
+                log.warning(
+                    "handling %s %s, left unfinished by another process", source, claim.event_id
+                )
+                spawn(self._recovered(claim, payload, handle))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+
+    async def _recovered(
+        self, claim: Claim, payload: str, handle: Callable[[str], Awaitable[None]]
+    ) -> None:
+        async with self._handling(claim):
+            try:
+                await handle(payload)
+            except Exception:  # one event must not stop the others being recovered
+                log.exception("handling a recovered %s event failed", claim.source)
 
     def pacer(
         self,
@@ -117,11 +164,11 @@ def pacers(
 
 @asynccontextmanager
 async def handle_once(
-    coordination: Coordination | None, source: str, event_id: str | int
+    coordination: Coordination | None, source: str, event_id: str | int, payload: str = ""
 ) -> AsyncIterator[bool]:
     """`Coordination.once`, or True when this process serves alone."""
     if coordination is None:
         yield True
         return
-    async with coordination.once(source, event_id) as mine:
+    async with coordination.once(source, event_id, payload) as mine:
         yield mine

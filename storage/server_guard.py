@@ -19,6 +19,8 @@ CHECK_INTERVAL_S = 1.0
 def guard(users_file: UsersFile) -> None:
     while True:
         time.sleep(CHECK_INTERVAL_S)
+        if not users_file.lock_path.exists():
+            return  # the data directory was removed: nothing left to guard
         with users_file.locked() as state:
             if not state.server_alive():
                 return

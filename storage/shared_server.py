@@ -103,8 +103,10 @@ class UsersFile:
         with open(self.lock_path, "a+b") as lock:
             self._acquire(lock)
             state = self._read()
+            before = state.to_json()
             yield state
-            self._write(state)
+            if state.to_json() != before:
+                self._write(state)
 
     def _acquire(self, lock: BinaryIO) -> None:
         # The kernel releases the lock of a process that dies, but not of one that hangs

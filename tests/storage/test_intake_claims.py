@@ -71,3 +71,35 @@ async def test_a_released_claim_is_claimed_afresh(redis_client: aioredis.Redis) 
     claim = await claims.claim("telegram:777:update", 9)
     await claims.release(claim)
     assert (await claims.claim("telegram:777:update", 9)).state is ClaimState.CLAIMED
+
+
+async def test_an_event_left_by_a_dead_holder_is_taken_over_with_its_payload(
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
+) -> None:
+    dead = IntakeClaims(redis_client, lease_s=0.2)
+    assert (await dead.claim("telegram:777:update", 11, payload='{"n": 11}')).state is (
+        ClaimState.CLAIMED
+    )
+    finished = await dead.claim("telegram:777:update", 12, payload='{"n": 12}')
+    assert await dead.finish(finished)
+    survivor = IntakeClaims(other_process, lease_s=5)
+    assert await survivor.take_over("telegram:777:update") == []  # the holder may be alive
+    await asyncio.sleep(0.3)
+    (taken,) = await survivor.take_over("telegram:777:update")
+    claim, payload = taken
+    assert (claim.event_id, payload) == ("11", '{"n": 11}')
+    assert await survivor.take_over("telegram:777:update") == []  # taken once
+    assert (await dead.claim("telegram:777:update", 11)).state is ClaimState.BUSY
+    assert await survivor.finish(claim)
+    assert await redis_client.zcard("claims:pending:telegram:777:update") == 0
+    assert await redis_client.hlen("claims:payload:telegram:777:update") == 0
+
+
+async def test_an_event_given_up_while_stopping_is_taken_over_at_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    claims = IntakeClaims(redis_client, lease_s=30)
+    claim = await claims.claim("discord:message", "77", payload="{}")
+    await claims.release(claim)
+    ((taken, payload),) = await claims.take_over("discord:message")
+    assert (taken.event_id, payload) == ("77", "{}")

@@ -11,6 +11,7 @@ upload) for `BotCore.handle`, and the registry into Telegram's command menus.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -131,6 +132,7 @@ class TelegramAdapter(PlatformAdapter):
         )
         self._group_pacer, self._private_pacer = paced["group"], paced["private"]
         self.polling = False  # this process is the one polling for updates now
+        self._updates_source = f"telegram:{self._bot_id}:update"
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
@@ -175,10 +177,31 @@ class TelegramAdapter(PlatformAdapter):
         async with application:
             await self._register_commands()
             await application.start()
+            recovering = self._recover(stopping)
             try:
                 await self._receive(stopping)
             finally:
+                if recovering is not None:
+                    recovering.cancel()
+                    await asyncio.gather(recovering, return_exceptions=True)
                 await self._stop()
+
+    def _recover(self, stopping: asyncio.Event) -> asyncio.Task[None] | None:
+        """Every process, polling or not, handles the updates whose process died before
+        answering them (Telegram will not send an update again once a poll confirmed it)."""
+        coordination = self._core.coordination
+        if coordination is None:
+            return None
+        return asyncio.create_task(
+            coordination.recover(
+                self._updates_source, self._serve_payload, self.in_flight.spawn, stopping
+            )
+        )
+
+    async def _serve_payload(self, payload: str) -> None:
+        update = Update.de_json(json.loads(payload), self.application.bot)
+        if update is not None and update.message is not None:
+            await self._serve(update.message)
 
     async def _receive(self, stopping: asyncio.Event) -> None:
         coordination = self._core.coordination
@@ -264,9 +287,10 @@ class TelegramAdapter(PlatformAdapter):
         if message is None:
             return
         with self.in_flight.current():
-            source = f"telegram:{self._bot_id}:update"
+            payload = json.dumps(update.to_dict())
+            source, update_id = self._updates_source, update.update_id
             try:
-                async with handle_once(self._core.coordination, source, update.update_id) as mine:
+                async with handle_once(self._core.coordination, source, update_id, payload) as mine:
                     if mine:
                         await self._serve(message)
             except Exception:  # one bad update must not disturb the others

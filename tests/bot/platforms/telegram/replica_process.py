@@ -1,14 +1,17 @@
 """One bot process serving Telegram against the fake Bot API, for tests that kill it.
 
-`python -m tests.bot.platforms.telegram.replica_process BASE_URL FILE_URL REDIS_URL`
+`python -m tests.bot.platforms.telegram.replica_process BASE_URL FILE_URL REDIS_URL [ROLE_TTL_S]`
 runs the real adapter and chat service (a scripted model answering "answer to: <the
 question>") on that Redis, coordinating with any other such process. It prints
-"polling" or "standby" on stdout whenever that changes, and stops on SIGTERM.
+"polling" or "standby" on stdout whenever that changes, and stops on SIGTERM. The
+environment's REPLICA_TOKEN_DELAY_S sets how long each word takes (0.02 s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -47,14 +50,16 @@ class EchoModel(ScriptedChatModel):
             yield chunk
 
 
-async def main(base_url: str, file_url: str, redis_url: str) -> None:
+async def main(base_url: str, file_url: str, redis_url: str, role_ttl_s: float = 3.0) -> None:
     client = await open_redis(redis_url)
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    model = EchoModel(token_delay_s=0.02)
+    model = EchoModel(token_delay_s=float(os.environ.get("REPLICA_TOKEN_DELAY_S", "0.02")))
     limits = ServiceLimits(user_requests_per_minute=1000, scope_requests_per_minute=10_000)
     chat = ChatService.on_redis(Agent(model, AsyncRedisSaver(client=raw)), client, limits)
     core = BotCore(
-        chat=chat, commands=CommandHandler(chat), coordination=Coordination(client, role_ttl_s=3.0)
+        chat=chat,
+        commands=CommandHandler(chat),
+        coordination=Coordination(client, role_ttl_s=role_ttl_s),
     )
     settings = TelegramSettings.model_validate(
         {
@@ -84,4 +89,9 @@ async def main(base_url: str, file_url: str, redis_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    logging.basicConfig(
+        level=os.environ.get("BOT_LOG_LEVEL", "WARNING"),
+        format=f"%(asctime)s {os.getpid()} %(levelname)s %(name)s: %(message)s",
+    )
+    ttl = float(sys.argv[4]) if len(sys.argv) > 4 else 3.0
+    asyncio.run(main(*sys.argv[1:4], role_ttl_s=ttl))

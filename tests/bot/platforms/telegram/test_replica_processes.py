@@ -56,10 +56,10 @@ class ReplicaProcess:
 @pytest.fixture
 async def start_process(
     api: FakeBotApi, redis_url: str, redis_client: aioredis.Redis
-) -> AsyncIterator[Callable[[], asyncio.Future[ReplicaProcess]]]:
+) -> AsyncIterator[Callable[..., asyncio.Future[ReplicaProcess]]]:
     started: list[ReplicaProcess] = []
 
-    async def start() -> ReplicaProcess:
+    async def start(**env: str) -> ReplicaProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -68,7 +68,7 @@ async def start_process(
             api.base_file_url,
             redis_url,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
             cwd=REPO,
         )
         replica = ReplicaProcess(process)
@@ -81,7 +81,7 @@ async def start_process(
 
 
 async def test_a_standby_takes_polling_over_from_a_killed_owner(
-    start_process: Callable[[], asyncio.Future[ReplicaProcess]], api: FakeBotApi
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
 ) -> None:
     replicas = [await start_process() for _ in range(2)]
     waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
@@ -107,3 +107,28 @@ async def test_a_standby_takes_polling_over_from_a_killed_owner(
     assert [s.text for s in api.sent_to(bob["id"])] == ["answer to: second question"]
     assert [s.text for s in api.sent_to(ann["id"])] == ["answer to: first question"]
     assert standby.process.returncode is None  # no crash, 409s or not
+
+
+async def test_a_question_whose_process_was_killed_mid_answer_is_answered_by_another(
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
+) -> None:
+    slow = {"REPLICA_TOKEN_DELAY_S": "0.5"}  # five words: over two seconds of answer
+    replicas = [await start_process(**slow) for _ in range(2)]
+    waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
+    await asyncio.wait(waits, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in waits:
+        waiting.cancel()
+    (owner,) = [r for r in replicas if r.state == "polling"]
+    (other,) = [r for r in replicas if r is not owner]
+
+    ann = user(5003, "Ann")
+    chat = private_chat(ann)
+    api.push(api.message(chat, ann, "cut me off"))
+    # The owner has the update (and confirmed it with its next poll) and is writing.
+    await api.wait_for(lambda: any(d.int("chat_id") == chat["id"] for d in api.drafts), 30)
+    await owner.kill()
+
+    await api.wait_for(lambda: bool(api.sent_to(chat["id"])), 60)
+    await asyncio.sleep(2.0)
+    assert [s.text for s in api.sent_to(chat["id"])] == ["answer to: cut me off"]
+    assert other.process.returncode is None
