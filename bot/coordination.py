@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -33,6 +34,29 @@ from storage.intake_claims import Claim, ClaimState, IntakeClaims
 from storage.leases import RoleLease
 
 log = logging.getLogger(__name__)
+
+
+class _Handling:
+    """The claim the current task is handling, so that its reply can mark it done the
+    moment the final text is shown (`done_when_delivered`), not only once the handler
+    returns."""
+
+    def __init__(self, claims: IntakeClaims, claim: Claim) -> None:
+        self.claims = claims
+        self.claim = claim
+        self.finishing: list[asyncio.Task[None]] = []
+
+    def finish_when(self, delivered: asyncio.Event) -> None:
+        async def finish() -> None:
+            await delivered.wait()
+            await self.claims.finish(self.claim)
+
+        self.finishing.append(asyncio.create_task(finish()))
+
+
+_handled: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
+    "handled_claim", default=None
+)
 
 
 class Coordination:
@@ -72,14 +96,18 @@ class Coordination:
         again by a process still running or after the restart."""
         keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{claim.event_id}")
         cancelled = False
+        handling = _Handling(self.claims, claim)
+        handled = _handled.set(handling)
         try:
             yield
         except asyncio.CancelledError:
             cancelled = True
             raise
         finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+            _handled.reset(handled)
+            for task in (keeper, *handling.finishing):
+                task.cancel()
+            await asyncio.gather(keeper, *handling.finishing, return_exceptions=True)
             if cancelled:
                 await asyncio.shield(self.claims.release(claim))
             else:
@@ -160,6 +188,15 @@ def pacers(
     return {
         kind: Pacer(calls, window_s, clock, overall) for kind, (calls, window_s) in windows.items()
     }
+
+
+def done_when_delivered(delivered: asyncio.Event) -> None:
+    """Mark the event being handled done as soon as `delivered` is set (its reply's final
+    text is shown): a process killed after that but before its handler returns must not
+    leave the event to be answered a second time."""
+    handling = _handled.get()
+    if handling is not None:
+        handling.finish_when(delivered)
 
 
 @asynccontextmanager

@@ -93,5 +93,6 @@ if __name__ == "__main__":
         level=os.environ.get("BOT_LOG_LEVEL", "WARNING"),
         format=f"%(asctime)s {os.getpid()} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ttl = float(sys.argv[4]) if len(sys.argv) > 4 else 3.0
     asyncio.run(main(*sys.argv[1:4], role_ttl_s=ttl))
