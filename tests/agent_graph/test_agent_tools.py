@@ -285,7 +285,7 @@ async def test_stopped_during_a_tool_keeps_history_valid(saver: AsyncRedisSaver)
         async for event in agent.stream_reply("t", "search slowly", turn()):
             if isinstance(event, TextDelta):
                 shown.append(event.text)
-            elif not event.finished:
+            elif isinstance(event, ToolEvent) and not event.finished:
                 started.set()
 
     task = asyncio.create_task(consume())

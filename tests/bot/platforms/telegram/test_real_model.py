@@ -39,6 +39,9 @@ async def test_the_real_model_answers_a_private_chat(tmp_path: Path, api: FakeBo
             api.push(api.message(private_chat(ann), ann, greeting))
             await api.wait_for(lambda: bool(api.sent), 240)
             await asyncio.wait_for(adapter.in_flight.drained(), 240)
+            # The pool's usage reached the daily budget: the prompt and the answer.
+            used = await app.chat.budget.used(f"telegram:user:{ann['id']}", f"telegram:{ann['id']}")
+            assert used.person == used.community and used.person > 20
         finally:
             stopping.set()
             await app.chat.shutdown()
