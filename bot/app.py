@@ -25,6 +25,7 @@ from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
 from bot.config import Settings
+from bot.coordination import Coordination
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from bot.services import database_url, redis_url
@@ -167,7 +168,13 @@ class App:
             stats=BotStats(self.inference, self.chat.locks, self.model_server),
             voice=voice,
         )
-        self.core = BotCore(chat=self.chat, commands=self.commands, docs=docs, voice=voice)
+        self.core = BotCore(
+            chat=self.chat,
+            commands=self.commands,
+            docs=docs,
+            voice=voice,
+            coordination=Coordination(self.redis),
+        )
 
     async def _model_server(self, settings: Settings) -> ModelServer | None:
         """The OpenAI-compatible server that answers instead of the pool, when one is set;

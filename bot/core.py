@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.chat_service import ChatService
 from bot.commands import CommandHandler, is_command
+from bot.coordination import Coordination
 from bot.docs.service import DocsService
 from bot.docs.uploads import add_upload
 from bot.reply_sink import ReplySink
@@ -27,6 +28,9 @@ class BotCore:
     commands: CommandHandler
     docs: DocsService | None = None
     voice: VoiceReplies | None = None
+    # Shared state for several bot processes serving one bot (claims, pacing, roles);
+    # None: this process serves alone.
+    coordination: Coordination | None = None
 
     async def handle(self, request: Request, sink: ReplySink) -> None:
         if isinstance(request, ChatMessage):

@@ -111,7 +111,10 @@ class Lease:
 class ConversationLocks:
     """Leases and stop requests per conversation key, shared by all processes on one Redis."""
 
-    def __init__(self, redis: aioredis.Redis, ttl_s: float = 300, cancel_ttl_s: float = 60) -> None:
+    # The chat service refreshes a lease every few seconds while it generates; a process
+    # that dies holding one frees its conversation when the lease runs out, so the ttl is
+    # what a conversation of a killed process waits before its next answer.
+    def __init__(self, redis: aioredis.Redis, ttl_s: float = 30, cancel_ttl_s: float = 60) -> None:
         if not ttl_s > 0 or not cancel_ttl_s > 0:
             raise ValueError("ttl_s and cancel_ttl_s must be positive numbers of seconds")
         self._redis = redis

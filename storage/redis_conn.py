@@ -7,13 +7,24 @@ from redis.exceptions import RedisError
 
 from storage.errors import ServiceUnavailable
 
+# One client serves every conversation of a process, and each answer keeps a few commands
+# in flight (its lease, its claim, pacing): when all connections are busy a command waits
+# for one (up to `_WAIT_FOR_CONNECTION_S`) instead of failing.
+_MAX_CONNECTIONS = 256
+_WAIT_FOR_CONNECTION_S = 20.0
+
 
 async def open_redis(url: str, *, decode_responses: bool = True) -> aioredis.Redis:
     """Return a connected client for `url`, or raise `ServiceUnavailable` naming the setting."""
     try:
-        client = aioredis.from_url(
-            url, decode_responses=decode_responses, socket_connect_timeout=5.0
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            decode_responses=decode_responses,
+            socket_connect_timeout=5.0,
+            max_connections=_MAX_CONNECTIONS,
+            timeout=_WAIT_FOR_CONNECTION_S,
         )
+        client = aioredis.Redis.from_pool(pool)
     except ValueError as exc:
         raise ServiceUnavailable(f"BOT_REDIS_URL is not a valid Redis URL ({exc})") from exc
     try:

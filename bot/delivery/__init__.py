@@ -4,7 +4,16 @@
 `stream` the reply sink that turns a streamed answer into paced sends and edits.
 """
 
-from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer
+from bot.delivery.pacing import (
+    CallBudget,
+    CallWindow,
+    Clock,
+    MonotonicClock,
+    Pacer,
+    Pacing,
+    SharedCallWindow,
+    SharedPacer,
+)
 from bot.delivery.stream import StreamingReply, status_line
 from bot.delivery.transport import (
     DeliveryError,
@@ -17,6 +26,7 @@ from bot.delivery.transport import (
 )
 
 __all__ = [
+    "CallBudget",
     "CallWindow",
     "Clock",
     "DeliveryError",
@@ -26,7 +36,10 @@ __all__ = [
     "MessageGone",
     "MonotonicClock",
     "Pacer",
+    "Pacing",
     "RetryLater",
+    "SharedCallWindow",
+    "SharedPacer",
     "StreamingReply",
     "Transport",
     "status_line",

@@ -5,7 +5,7 @@ text so far, a tool's status line, how it ends) and a background task that makes
 platform show that state, within the platform's limits:
 
 * each message is updated at most once per `edit_interval_s`, and only when its text
-  changed; every message of one destination shares that destination's `CallWindow`;
+  changed; every message of one destination shares that destination's `CallBudget`;
 * a reply longer than one message continues in the next, cut by `bot.splitter` (code
   fences closed and re-opened), measured the way the platform measures;
 * where the transport has drafts (Telegram private chats), the part being written is
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Generic
 
 from bot import metrics as bot_metrics
-from bot.delivery.pacing import CallWindow, Clock
+from bot.delivery.pacing import CallBudget, Clock
 from bot.delivery.transport import (
     DeliveryError,
     DestinationGone,
@@ -78,7 +78,7 @@ class _Message(Generic[Handle]):
 
 
 class StreamingReply(ReplySink, Generic[Handle]):
-    def __init__(self, transport: Transport[Handle], window: CallWindow, clock: Clock) -> None:
+    def __init__(self, transport: Transport[Handle], window: CallBudget, clock: Clock) -> None:
         self._transport = transport
         self._limits = transport.limits
         self._window = window
@@ -251,22 +251,22 @@ class StreamingReply(ReplySink, Generic[Handle]):
                 continue
             if drafting and index == len(pieces) - 1 and index >= len(self._messages):
                 return await self._update_draft(piece)
-            wait = self._wait_before(index, final)
+            wait = await self._wait_before(index, final)
             if wait > 0:
                 return wait
             if not await self._show(index, piece):
-                return max(self._window.wait_s(), 0.05)
+                return max(await self._window.wait_s(), 0.05)
         return 0.0
 
-    def _wait_before(self, index: int, final: bool) -> float:
+    async def _wait_before(self, index: int, final: bool) -> float:
         """Seconds before message `index` may be sent or edited (0: now, call recorded)."""
         if index < len(self._messages):
             since = self._clock.now() - self._messages[index].updated_at
             if since < self._limits.edit_interval_s:
                 return self._limits.edit_interval_s - since
         keep_free = 0 if final else self._limits.reserve_for_final
-        if not self._window.try_take(keep_free):
-            return max(self._window.wait_s(keep_free), 0.05)
+        if not await self._window.try_take(keep_free):
+            return max(await self._window.wait_s(keep_free), 0.05)
         return 0.0
 
     async def _update_draft(self, piece: str) -> float:
@@ -275,8 +275,8 @@ class StreamingReply(ReplySink, Generic[Handle]):
         since = self._clock.now() - self._draft_at
         if since < self._limits.edit_interval_s:
             return self._limits.edit_interval_s - since
-        if not self._window.try_take(self._limits.reserve_for_final):
-            return max(self._window.wait_s(self._limits.reserve_for_final), 0.05)
+        if not await self._window.try_take(self._limits.reserve_for_final):
+            return max(await self._window.wait_s(self._limits.reserve_for_final), 0.05)
         self._draft_at = self._clock.now()
         self._calls += 1
         try:
@@ -284,7 +284,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
             bot_metrics.text_shown(bool(self._text))
             self._draft_shown = piece
         except RetryLater as exc:
-            self._window.pause(exc.retry_after_s)
+            await self._window.pause(exc.retry_after_s)
             return exc.retry_after_s
         except DestinationGone:
             self._gone = True
@@ -304,7 +304,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
                 plain = True
                 handle = await self._call(shown, piece, plain)
         except RetryLater as exc:
-            self._window.pause(exc.retry_after_s)
+            await self._window.pause(exc.retry_after_s)
             return False
         except DestinationGone:
             log.info("destination gone; the rest of this reply cannot be delivered")

@@ -287,21 +287,21 @@ async def test_lengths_are_measured_the_way_the_platform_measures() -> None:
     assert all(len(text.encode("utf-16-le")) // 2 <= 100 for text in transport.texts)
 
 
-def test_a_call_window_counts_calls_and_pauses() -> None:
+async def test_a_call_window_counts_calls_and_pauses() -> None:
     clock = FakeClock()
     window = CallWindow(3, 10.0, clock)
-    assert [window.try_take() for _ in range(4)] == [True, True, True, False]
-    assert 9.0 < window.wait_s() <= 10.0
+    assert [await window.try_take() for _ in range(4)] == [True, True, True, False]
+    assert 9.0 < await window.wait_s() <= 10.0
     clock.skip(10.0)
-    assert window.try_take(keep_free=2)
-    assert not window.try_take(keep_free=2)
-    window.pause(30.0)
-    assert window.free_calls() == 0 and 29.0 < window.wait_s() <= 30.0
+    assert await window.try_take(keep_free=2)
+    assert not await window.try_take(keep_free=2)
+    await window.pause(30.0)
+    assert window.free_calls() == 0 and 29.0 < await window.wait_s() <= 30.0
     # A library's own retry, 40 s from now, counts in the windows around it.
     clock.skip(31.0)
-    window.note_call(clock.now() + 9.0)
-    assert window.try_take() and window.try_take()
-    assert not window.try_take()  # two taken plus the retry: the budget of three
+    await window.note_call(clock.now() + 9.0)
+    assert await window.try_take() and await window.try_take()
+    assert not await window.try_take()  # two taken plus the retry: the budget of three
 
 
 async def test_an_overall_window_bounds_the_whole_bot() -> None:

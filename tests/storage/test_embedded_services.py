@@ -19,7 +19,7 @@ from storage.redis_conn import open_redis, redact_url
 async def test_embedded_redis_keeps_data_across_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "redis"
     async with EmbeddedRedis(data_dir) as server:
-        assert server.owns_server
+        assert server.started_server
         client = await open_redis(server.url)
         await client.set("greeting", "hello")
         await client.aclose()
@@ -37,7 +37,7 @@ async def test_second_embedded_redis_reuses_the_running_server(tmp_path: Path) -
     async with EmbeddedRedis(tmp_path / "redis") as first:
         second = EmbeddedRedis(tmp_path / "redis")
         second.start()
-        assert not second.owns_server  # it found the first one answering
+        assert not second.started_server  # it found the first one answering
         second.stop()  # and does not stop a server it does not own
         client = await open_redis(first.url)
         assert await client.ping()

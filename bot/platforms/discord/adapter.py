@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
 import discord
 from discord.webhook.async_ import async_context
 
-from bot.delivery import CallWindow, Clock, MonotonicClock, Pacer, StreamingReply, Transport
+from bot.coordination import handle_once, pacers
+from bot.delivery import Clock, StreamingReply, Transport
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.discord.client import (
     DiscordClient,
@@ -51,6 +53,11 @@ NO_CONTENT_NOTE = (
     "The Message Content intent is off (BOT_DISCORD_MESSAGE_CONTENT=false): the bot answers "
     "mentions, DMs, replies to its messages and slash commands; it cannot read other messages."
 )
+
+
+def bot_key(token: str) -> str:
+    """A short, stable name for the bot a token belongs to, that reveals nothing of it."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def _is_docs_add(text: str) -> bool:
@@ -92,11 +99,15 @@ class DiscordAdapter(PlatformAdapter):
     ) -> None:
         self._core = core
         self._settings = settings
-        clock = clock or MonotonicClock()
-        overall = CallWindow(BOT_REQUESTS_PER_S, 1.0, clock)
-        self._pacer = Pacer(
-            DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s, clock, overall
-        )
+        # Names this bot's shared state (claims, windows) without the token itself.
+        self._bot_key = bot_key(settings.token.get_secret_value()) if settings.token else "none"
+        self._pacer = pacers(
+            core.coordination,
+            f"discord:{self._bot_key}",
+            clock,
+            BOT_REQUESTS_PER_S,
+            {"channel": (DISCORD_LIMITS.channel_messages, DISCORD_LIMITS.channel_window_s)},
+        )["channel"]
         self.in_flight = InFlight()
         self._accepting = False
         # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.
@@ -193,7 +204,7 @@ class DiscordAdapter(PlatformAdapter):
             return
         log.info("registered %d slash commands", len(synced))
 
-    def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
+    async def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
         """discord.py answers a 429 by waiting and retrying; pause the destination too, so
         the other replies there wait instead of running into the same limit."""
         channel = channel_in_path(path)
@@ -208,8 +219,8 @@ class DiscordAdapter(PlatformAdapter):
             # the window's count (which noted the call when it was first made): count that
             # retry too, so the windows around it stay within the budget.
             window = self._pacer.window(key)
-            window.pause(retry_after_s)
-            window.note_call(self._pacer.clock.now() + retry_after_s)
+            await window.pause(retry_after_s)
+            await window.note_call(self._pacer.clock.now() + retry_after_s)
 
     def _reply(self, transport: Transport[discord.Message], channel_id: int) -> StreamingReply[Any]:
         window = self._pacer.window(destination_key(channel_id))
@@ -227,6 +238,12 @@ class DiscordAdapter(PlatformAdapter):
         self.in_flight.spawn(self._answer(message, me))
 
     async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
+        source = f"discord:{self._bot_key}:message"
+        async with handle_once(self._core.coordination, source, message.id) as mine:
+            if mine:
+                await self._answer_once(message, me)
+
+    async def _answer_once(self, message: discord.Message, me: discord.ClientUser) -> None:
         text = strip_mentions(message.content, me)
         scope = scope_for(
             message.author,
@@ -258,6 +275,14 @@ class DiscordAdapter(PlatformAdapter):
 
     # -- slash commands (slash.CommandRunner) ----------------------------------------------
     async def command(
+        self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
+    ) -> None:
+        source = f"discord:{self._bot_key}:interaction"
+        async with handle_once(self._core.coordination, source, interaction.id) as mine:
+            if mine:
+                await self._command(interaction, name, options)
+
+    async def _command(
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, Any]
     ) -> None:
         refusal = None

@@ -94,7 +94,7 @@ def use_api_base(http: RebasedHTTPClient) -> contextvars.Token[AsyncWebhookAdapt
 
 
 # (url path, retry_after_s, whether discord.py retries the call itself)
-RateLimitSeen = Callable[[str, float, bool], None]
+RateLimitSeen = Callable[[str, float, bool], Awaitable[None]]
 
 # Retry-After when a 429 carries none of the headers (Discord always sends them).
 _DEFAULT_RETRY_S = 1.0
@@ -116,7 +116,7 @@ def rate_limit_trace(seen: RateLimitSeen) -> aiohttp.TraceConfig:
             retry_after = _DEFAULT_RETRY_S
         # discord.py retries only a 429 that came through Discord's proxy (with "Via");
         # without it, it raises and the delivery layer waits and retries instead.
-        seen(params.url.path, retry_after, bool(response.headers.get("Via")))
+        await seen(params.url.path, retry_after, bool(response.headers.get("Via")))
 
     trace = aiohttp.TraceConfig()
     trace.on_request_end.append(on_request_end)

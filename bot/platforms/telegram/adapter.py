@@ -11,6 +11,7 @@ upload, a voice message) for `BotCore.handle`, and the registry into Telegram's 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,11 +24,12 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.commands.registry import REGISTRY, CommandRegistry
-from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer
+from bot.coordination import done_when_delivered, handle_once, pacers
+from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
@@ -95,8 +97,15 @@ def command_menu(registry: CommandRegistry, role: Role) -> list[BotCommand]:
     return menu
 
 
-def _pacer(limits: DeliveryLimits, clock: Clock, overall: CallWindow) -> Pacer:
-    return Pacer(limits.channel_messages, limits.channel_window_s, clock, overall)
+def _window(limits: DeliveryLimits) -> tuple[int, float]:
+    return limits.channel_messages, limits.channel_window_s
+
+
+def _poll_failed(exc: TelegramError) -> None:
+    if isinstance(exc, Conflict):  # another process polls with this token
+        log.warning("Telegram: another process is polling this bot's updates: %s", exc)
+    else:
+        log.warning("polling Telegram failed (retrying): %s", exc)
 
 
 class TelegramAdapter(PlatformAdapter):
@@ -110,11 +119,20 @@ class TelegramAdapter(PlatformAdapter):
         self._core = core
         self._settings = settings
         self._clock: Clock = clock or MonotonicClock()
+        self._bot_id = settings.token.get_secret_value().split(":", 1)[0]
         # Telegram's budgets differ by chat kind; each chat is one destination of its pacer,
-        # and every chat's calls count in the bot's overall budget.
-        overall = CallWindow(BOT_MESSAGES_PER_S, 1.0, self._clock)
-        self._group_pacer = _pacer(GROUP_LIMITS, self._clock, overall)
-        self._private_pacer = _pacer(PRIVATE_LIMITS, self._clock, overall)
+        # and every chat's calls count in the bot's overall budget (in Redis, shared by
+        # every process of the bot, when there are several).
+        paced = pacers(
+            core.coordination,
+            f"telegram:{self._bot_id}",
+            self._clock,
+            BOT_MESSAGES_PER_S,
+            {"group": _window(GROUP_LIMITS), "private": _window(PRIVATE_LIMITS)},
+        )
+        self._group_pacer, self._private_pacer = paced["group"], paced["private"]
+        self.polling = False  # this process is the one polling for updates now
+        self._updates_source = f"telegram:{self._bot_id}:update"
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
@@ -159,13 +177,58 @@ class TelegramAdapter(PlatformAdapter):
         async with application:
             await self._register_commands()
             await application.start()
+            recovering = self._recover(stopping)
             try:
-                await self._start_receiving()
-                self.ready.set()
-                log.info("serving Telegram as @%s", application.bot.username)
-                await stopping.wait()
+                await self._receive(stopping)
             finally:
+                if recovering is not None:
+                    recovering.cancel()
+                    await asyncio.gather(recovering, return_exceptions=True)
                 await self._stop()
+
+    def _recover(self, stopping: asyncio.Event) -> asyncio.Task[None] | None:
+        """Every process, polling or not, handles the updates whose process died before
+        answering them (Telegram will not send an update again once a poll confirmed it)."""
+        coordination = self._core.coordination
+        if coordination is None:
+            return None
+        return asyncio.create_task(
+            coordination.recover(
+                self._updates_source, self._serve_payload, self.in_flight.spawn, stopping
+            )
+        )
+
+    async def _serve_payload(self, payload: str) -> None:
+        update = Update.de_json(json.loads(payload), self.application.bot)
+        if update is not None and update.message is not None:
+            await self._serve(update.message)
+
+    async def _receive(self, stopping: asyncio.Event) -> None:
+        coordination = self._core.coordination
+        if self._settings.webhook_url is not None or coordination is None:
+            await self._start_receiving()
+            self.polling = self._settings.webhook_url is None
+            self.ready.set()
+            log.info("serving Telegram as @%s", self.application.bot.username)
+            await stopping.wait()
+            return
+        # Long polling with several processes: one polls at a time (Telegram ends a second
+        # poller's request with 409 Conflict); the others stand by and take over when its
+        # lease runs out. Every process delivers the replies of the updates it handles.
+        role = coordination.role(f"telegram:{self._bot_id}:polling")
+        self.ready.set()
+        while not stopping.is_set():
+            async with role.held(stopping) as lost:
+                if lost.is_set():
+                    break
+                await self._start_receiving()
+                self.polling = True
+                log.info("polling Telegram as @%s", self.application.bot.username)
+                await _first_set(stopping, lost)
+                self.polling = False
+                updater = self.application.updater
+                if updater is not None and updater.running:
+                    await updater.stop()
 
     async def _stop(self) -> None:
         """Stop taking updates, let replies in flight deliver (bounded), stop handling."""
@@ -186,7 +249,11 @@ class TelegramAdapter(PlatformAdapter):
         settings = self._settings
         allowed = [Update.MESSAGE]
         if settings.webhook_url is None:
-            await updater.start_polling(timeout=settings.poll_timeout_s, allowed_updates=allowed)
+            await updater.start_polling(
+                timeout=settings.poll_timeout_s,
+                allowed_updates=allowed,
+                error_callback=_poll_failed,
+            )
             return
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         await updater.start_webhook(
@@ -220,8 +287,12 @@ class TelegramAdapter(PlatformAdapter):
         if message is None:
             return
         with self.in_flight.current():
+            payload = json.dumps(update.to_dict())
+            source, update_id = self._updates_source, update.update_id
             try:
-                await self._serve(message)
+                async with handle_once(self._core.coordination, source, update_id, payload) as mine:
+                    if mine:
+                        await self._serve(message)
             except Exception:  # one bad update must not disturb the others
                 log.exception("handling a Telegram message failed")
 
@@ -232,6 +303,7 @@ class TelegramAdapter(PlatformAdapter):
             return
         reply = self._reply(message)
         limit = self._settings.download_limit_bytes
+        done_when_delivered(reply.delivered)
         if request.document is not None:
             scope = await self._scope(message, need_role=True)
             upload = telegram_upload(bot, request.document, limit)
@@ -303,3 +375,12 @@ class TelegramAdapter(PlatformAdapter):
             # Groups, supergroups and their topics are shared; a private chat is one's own.
             shared=not is_private(message),
         )
+
+
+async def _first_set(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -3,6 +3,7 @@ memory, quotas, locks and settings, and real PostgreSQL documents."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -16,6 +17,7 @@ from bot.chat_service import ChatService, ServiceLimits
 from bot.chat_settings import ChatSettings
 from bot.commands import CommandHandler
 from bot.config import SamplingDefaults
+from bot.coordination import Coordination
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
 from bot.speech.replies import VoiceReplies
@@ -86,3 +88,9 @@ def backend_settings(request: pytest.FixtureRequest) -> dict[str, object]:
         return {}
     server = request.getfixturevalue("llama_server")
     return {"llm_base_url": server.url, "llm_api_key": LLAMA_SERVER_KEY}
+
+
+@pytest.fixture
+def coordinated_core(core: BotCore, redis_client: aioredis.Redis) -> BotCore:
+    """The same core, with the shared state several bot processes coordinate through."""
+    return dataclasses.replace(core, coordination=Coordination(redis_client))

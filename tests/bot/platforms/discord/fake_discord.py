@@ -180,6 +180,13 @@ class FakeDiscord:
         if self._ws is not None and not self._ws.closed:
             await self._ws.send_json(payload)
 
+    async def replay(self, event: str, event_id: int) -> None:
+        """Send again an event already sent (as after a resume that replays it)."""
+        sent = next(
+            p for p in self._sent_events if p["t"] == event and p["d"]["id"] == str(event_id)
+        )
+        await self.dispatch(event, sent["d"])
+
     async def drop_gateway(self) -> None:
         """Close the gateway connection as a network failure would (resumable)."""
         if self._ws is not None:

@@ -1,7 +1,9 @@
 """A local stand-in for Telegram's Bot API server, for python-telegram-bot's real HTTP stack.
 
 PTB reaches it through `base_url`/`base_file_url`. It hands out queued updates through
-`getUpdates` (long polling with a short cap), records every call, keeps the messages the
+`getUpdates` (long polling with a short cap; an update stays pending until a later
+offset confirms it, and a second poller while one waits ends the first with 409
+Conflict, as Telegram does), records every call, keeps the messages the
 bot sent (with each edit), and enforces what Telegram enforces and the bot must cope
 with: 4096 UTF-16 code units per message, "message is not modified" for an edit to the
 same content, flood control (429 with `retry_after`), entity parse errors, and a chat
@@ -11,7 +13,6 @@ that removed the bot (403). Updates are built the way the Bot API serialises the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import re
@@ -156,6 +157,14 @@ class FakeBotApi:
         self._failures: list[Failure] = []
         self._activity = asyncio.Event()  # set by every recorded call
         self._queued = asyncio.Event()  # set by every queued update
+        # Set to end the long poll waiting now: another poller came (409 Conflict).
+        self._poll_ended: asyncio.Event | None = None
+        self.conflicts = 0  # polls ended by another poller
+        # False: offsets are never confirmed (as when the confirming call never reached
+        # Telegram), so every poll hands out the same updates again.
+        self.confirm_offsets = True
+        self.deliveries: dict[int, int] = {}  # update_id -> times handed out by getUpdates
+        self.pushed: dict[int, Json] = {}  # update_id -> every update queued by `push`
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.base_file_url = ""
@@ -201,7 +210,9 @@ class FakeBotApi:
 
     def push(self, message: Json) -> Json:
         """Queue an update carrying `message`; returns the message."""
-        self._updates.append(self.update(message))
+        update = self.update(message)
+        self.pushed[update["update_id"]] = update
+        self._updates.append(update)
         self._queued.set()
         return message
 
@@ -301,7 +312,7 @@ class FakeBotApi:
         self._record(call)
         try:
             self._scripted_failure(call)
-            result = await self._handle(call)
+            result = await self._handle(call, request)
         except ApiError as exc:
             call.status = exc.code
             body: Json = {"ok": False, "error_code": exc.code, "description": exc.description}
@@ -322,7 +333,7 @@ class FakeBotApi:
             failure.remaining -= 1
             raise ApiError(failure.code, failure.description, failure.retry_after)
 
-    async def _handle(self, call: Call) -> Any:
+    async def _handle(self, call: Call, request: web.Request) -> Any:
         handlers: dict[str, Callable[[Call], Any]] = {
             "getMe": lambda _: {
                 "id": BOT_ID,
@@ -344,23 +355,53 @@ class FakeBotApi:
             "getFile": self._get_file,
         }
         if call.method == "getUpdates":
-            return await self._get_updates(call)
+            return await self._get_updates(call, request)
         handler = handlers.get(call.method)
         if handler is None:
             raise ApiError(404, "Not Found: method not found")
         return handler(call)
 
-    async def _get_updates(self, call: Call) -> list[Json]:
-        offset = call.int("offset") or 0
-        self._updates = [u for u in self._updates if u["update_id"] >= offset]
-        wait_s = min(float(call.params.get("timeout", 0)), self.max_poll_s)
-        deadline = time.monotonic() + wait_s
-        while not self._updates and (left := deadline - time.monotonic()) > 0:
-            self._queued.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queued.wait(), left)
-        limit = call.int("limit") or 100
-        return self._updates[:limit]
+    async def _get_updates(self, call: Call, request: web.Request) -> list[Json]:
+        if self._poll_ended is not None:  # another poll is waiting: it is ended
+            self._poll_ended.set()
+        ended = self._poll_ended = asyncio.Event()
+        try:
+            offset = call.int("offset") or 0
+            if self.confirm_offsets:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            pending = [u for u in self._updates if u["update_id"] >= offset]
+            wait_s = min(float(call.params.get("timeout", 0)), self.max_poll_s)
+            deadline = time.monotonic() + wait_s
+            while not pending and (left := deadline - time.monotonic()) > 0:
+                self._queued.clear()
+                queued = asyncio.ensure_future(self._queued.wait())
+                other = asyncio.ensure_future(ended.wait())
+                await asyncio.wait({queued, other}, timeout=left, return_when="FIRST_COMPLETED")
+                queued.cancel()
+                other.cancel()
+                if ended.is_set():
+                    # Only a poller still waiting for the answer sees the conflict; one
+                    # that went away (a stopped process) was not running any more.
+                    transport = request.transport
+                    self.conflicts += transport is not None and not transport.is_closing()
+                    raise ApiError(
+                        409,
+                        "Conflict: terminated by other getUpdates request; make sure that "
+                        "only one bot instance is running",
+                    )
+                pending = [u for u in self._updates if u["update_id"] >= offset]
+        finally:
+            if self._poll_ended is ended:
+                self._poll_ended = None
+        handed = pending[: call.int("limit") or 100]
+        for update in handed:
+            self.deliveries[update["update_id"]] = self.deliveries.get(update["update_id"], 0) + 1
+        return handed
+
+    def redeliver(self, update_id: int) -> None:
+        """Queue an update that was already handed out (and confirmed) once more."""
+        self._updates.append(self.pushed[update_id])
+        self._queued.set()
 
     def _check_chat(self, call: Call) -> int:
         chat_id = call.int("chat_id")

@@ -1,0 +1,211 @@
+"""What lets several bot processes serve one bot together: shared state in one Redis.
+
+* `once(source, event_id, payload)`: each platform event is handled by one process,
+  once, even when the platform delivers it again or two processes see it
+  (`storage.intake_claims`). While a process handles it, the claim's lease is
+  refreshed; at the end it is marked done. A process that dies leaves a lease that runs
+  out: `recover` (run by every process) then takes the event over from its payload and
+  handles it again, and so does a later delivery of it.
+* `pacer(...)`: call windows counted in Redis (`bot.delivery.pacing.SharedPacer`), so
+  every process together stays within a platform's limits.
+* `role(name)`: a lease held by one process at a time (polling Telegram, registering
+  Discord's slash commands), taken over by a standby when its holder dies.
+
+An adapter given no `Coordination` (tests of one process, no Redis) handles every event
+it receives and paces in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer, Pacing, SharedPacer
+from storage.call_windows import RedisCallWindows, WindowSpec
+from storage.intake_claims import Claim, ClaimState, IntakeClaims
+from storage.leases import RoleLease
+
+log = logging.getLogger(__name__)
+
+
+class _Handling:
+    """The claim the current task is handling, so that its reply can mark it done the
+    moment the final text is shown (`done_when_delivered`), not only once the handler
+    returns."""
+
+    def __init__(self, claims: IntakeClaims, claim: Claim) -> None:
+        self.claims = claims
+        self.claim = claim
+        self.finishing: list[asyncio.Task[None]] = []
+
+    def finish_when(self, delivered: asyncio.Event) -> None:
+        async def finish() -> None:
+            await delivered.wait()
+            await self.claims.finish(self.claim)
+
+        self.finishing.append(asyncio.create_task(finish()))
+
+
+_handled: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
+    "handled_claim", default=None
+)
+
+
+class Coordination:
+    def __init__(
+        self, redis: aioredis.Redis, *, claim_lease_s: float = 10.0, role_ttl_s: float = 6.0
+    ) -> None:
+        self.redis = redis
+        self.claims = IntakeClaims(redis, lease_s=claim_lease_s)
+        self.windows = RedisCallWindows(redis)
+        self.role_ttl_s = role_ttl_s
+
+    @asynccontextmanager
+    async def once(
+        self, source: str, event_id: str | int, payload: str = ""
+    ) -> AsyncIterator[bool]:
+        """Claim an event; yields True when this process is to handle it (False: it was
+        handled, by this process or another). With a `payload`, a process that dies
+        while handling leaves the event for another to take over (`recover`)."""
+        claim = await self.claims.claim(source, event_id, payload)
+        while claim.state is ClaimState.BUSY:
+            # Another process is on it. Look again when its lease would end: if it died
+            # meanwhile, this delivery is the one that gets the event handled.
+            await asyncio.sleep(max(claim.retry_in_s, 0.05))
+            claim = await self.claims.claim(source, event_id, payload)
+        if claim.state is ClaimState.DONE:
+            log.info("%s %s was handled already; not again", source, event_id)
+            yield False
+            return
+        async with self._handling(claim):
+            yield True
+
+    @asynccontextmanager
+    async def _handling(self, claim: Claim) -> AsyncIterator[None]:
+        """Hold `claim` while its event is handled. Handling that ends in an error still
+        marks the event done (handling it again would fail again, or answer twice);
+        handling cancelled (the process is stopping) gives the claim up, to be handled
+        again by a process still running or after the restart."""
+        keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{claim.event_id}")
+        cancelled = False
+        handling = _Handling(self.claims, claim)
+        handled = _handled.set(handling)
+        try:
+            yield
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            _handled.reset(handled)
+            for task in (keeper, *handling.finishing):
+                task.cancel()
+            await asyncio.gather(keeper, *handling.finishing, return_exceptions=True)
+            if cancelled:
+                await asyncio.shield(self.claims.release(claim))
+            else:
+                await asyncio.shield(self.claims.finish(claim))
+
+    async def _keep_claim(self, claim: Claim) -> None:
+        while True:
+            await asyncio.sleep(self.claims.lease_s / 3)
+            if not await self.claims.refresh(claim):
+                log.warning("the claim on %s expired while it was being handled", claim.key)
+                return
+
+    async def recover(
+        self,
+        source: str,
+        handle: Callable[[str], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        stopping: asyncio.Event,
+    ) -> None:
+        """Until `stopping`: take over the events of `source` whose holder died before
+        handling them, and handle each (`handle(payload)`, run by `spawn`)."""
+        interval = self.claims.lease_s / 3
+        while not stopping.is_set():
+            try:
+                taken = await self.claims.take_over(source)
+            except (RedisError, OSError) as exc:
+                log.warning("could not look for events to take over: %s", exc)
+                taken = []
+            for claim, payload in taken:
+                log.warning(
+                    "handling %s %s, left unfinished by another process", source, claim.event_id
+                )
+                spawn(self._recovered(claim, payload, handle))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+
+    async def _recovered(
+        self, claim: Claim, payload: str, handle: Callable[[str], Awaitable[None]]
+    ) -> None:
+        async with self._handling(claim):
+            try:
+                await handle(payload)
+            except Exception:  # one event must not stop the others being recovered
+                log.exception("handling a recovered %s event failed", claim.source)
+
+    def pacer(
+        self,
+        name: str,
+        calls: int,
+        window_s: float,
+        clock: Clock,
+        overall: WindowSpec | None = None,
+    ) -> SharedPacer:
+        return SharedPacer(self.windows, name, calls, window_s, clock, overall)
+
+    def role(self, name: str) -> RoleLease:
+        return RoleLease(self.redis, f"role:{name}", self.role_ttl_s)
+
+
+def pacers(
+    coordination: Coordination | None,
+    name: str,
+    clock: Clock | None,
+    overall_calls: int,
+    windows: dict[str, tuple[int, float]],
+) -> dict[str, Pacing]:
+    """One pacer per kind of destination (`windows`: kind -> (calls, window_s)), all within
+    one bot-wide window of `overall_calls` a second: counted in Redis when several
+    processes may deliver for the bot (`coordination`), else in this process."""
+    clock = clock or MonotonicClock()
+    if coordination is not None:
+        overall_spec = WindowSpec(f"pace:{name}", overall_calls, 1.0)
+        return {
+            kind: coordination.pacer(f"pace:{name}:{kind}", calls, window_s, clock, overall_spec)
+            for kind, (calls, window_s) in windows.items()
+        }
+    overall = CallWindow(overall_calls, 1.0, clock)
+    return {
+        kind: Pacer(calls, window_s, clock, overall) for kind, (calls, window_s) in windows.items()
+    }
+
+
+def done_when_delivered(delivered: asyncio.Event) -> None:
+    """Mark the event being handled done as soon as `delivered` is set (its reply's final
+    text is shown): a process killed after that but before its handler returns must not
+    leave the event to be answered a second time."""
+    handling = _handled.get()
+    if handling is not None:
+        handling.finish_when(delivered)
+
+
+@asynccontextmanager
+async def handle_once(
+    coordination: Coordination | None, source: str, event_id: str | int, payload: str = ""
+) -> AsyncIterator[bool]:
+    """`Coordination.once`, or True when this process serves alone."""
+    if coordination is None:
+        yield True
+        return
+    async with coordination.once(source, event_id, payload) as mine:
+        yield mine
