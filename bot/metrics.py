@@ -96,23 +96,26 @@ _TURN_STARTED: ContextVar[float | None] = ContextVar("turn_started", default=Non
 _FIRST_SHOWN: ContextVar[bool] = ContextVar("first_shown", default=False)
 
 OUTCOMES = ("done", "cancelled", "failed", "refused")
-# Series that exist (at 0) from the start, so dashboards and alerts see them before the
-# first event, as Prometheus's instrumentation guide advises.
-_PLATFORMS = ("discord", "telegram", "terminal")
-_METHODS = ("send", "edit", "draft", "typing")
-_TOOLS = ("calculator", "web_search", "search_documents")
-for _platform_name in _PLATFORMS:
-    FIRST_TOKEN.labels(_platform_name)
-    DELIVERED.labels(_platform_name)
-    for _outcome in OUTCOMES:
-        REPLIES.labels(_platform_name, _outcome)
-    for _method in _METHODS:
-        for _result in ("ok", "retry_later", "failed"):
-            PLATFORM_CALLS.labels(_platform_name, _method, _result)
-for _tool in _TOOLS:
-    TOOL_SECONDS.labels(_tool)
-    for _outcome in ("ok", "failed"):
-        TOOL_CALLS.labels(_tool, _outcome)
+
+
+def _create_zero_series() -> None:
+    """Series that exist (at 0) from the start, so dashboards and alerts see them before
+    the first event, as Prometheus's instrumentation guide advises."""
+    for platform in ("discord", "telegram", "terminal"):
+        FIRST_TOKEN.labels(platform)
+        DELIVERED.labels(platform)
+        for outcome in OUTCOMES:
+            REPLIES.labels(platform, outcome)
+        for method in ("send", "edit", "draft", "typing"):
+            for result in ("ok", "retry_later", "failed"):
+                PLATFORM_CALLS.labels(platform, method, result)
+    for tool in ("calculator", "web_search", "search_documents"):
+        TOOL_SECONDS.labels(tool)
+        for outcome in ("ok", "failed"):
+            TOOL_CALLS.labels(tool, outcome)
+
+
+_create_zero_series()
 
 
 def begin_turn(platform: str, conversation: str) -> None:
