@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from inference.batch_engine import JobDone, TextOut  # noqa: E402
 from inference.client import InferenceClient  # noqa: E402
-from inference.llama_backend import BackendConfig, _extra_buffers_are_safe  # noqa: E402
+from inference.llama_backend import BackendConfig  # noqa: E402
 from inference.llama_server import free_port, llama_server_binary  # noqa: E402
 from inference.model_files import resolve_model_path  # noqa: E402
 from inference.model_runner import ModelRunner  # noqa: E402
@@ -159,7 +159,7 @@ async def server_contender(
             "-c", str(concurrency * CTX_PER_SLOT), "-t", str(threads), "-tb", str(threads),
             "-ngl", str(gpu_layers if gpu_layers >= 0 else 999), "--no-webui",
             # The same choice as our backend: no repacked / AMX weights where they crash.
-            *([] if _extra_buffers_are_safe() else ["--no-repack"]),
+
         ],
         quiet=True,
     )  # fmt: skip

@@ -15,6 +15,7 @@ from types import TracebackType
 import httpx
 
 from inference.errors import InferenceError
+from inference.llama_backend import _extra_buffers_are_safe
 
 START_TIMEOUT_S = 120.0
 
@@ -66,6 +67,8 @@ class LlamaServer:
             "--port", str(self.port), "-np", str(parallel), "-c", str(parallel * ctx_per_slot),
             "--no-webui", "--jinja", *extra_args,
         ]  # fmt: skip
+        if not _extra_buffers_are_safe():  # the same AMX crash our own backend avoids
+            self.args.append("--no-repack")
         if threads:
             self.args += ["-t", str(threads), "-tb", str(threads)]
         if api_key:

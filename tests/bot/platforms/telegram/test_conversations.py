@@ -24,7 +24,11 @@ async def test_private_chat_answers_every_message_via_drafts(
     assert sent.text == "Hello there, how can I help?"
     assert {"type": "bold", "offset": 6, "length": 5} in sent.entities
     commands = telegram.api.calls_of("setMyCommands")
-    assert {c.params["scope"]["type"] for c in commands} == {"default", "all_chat_administrators"}
+    assert {c.params["scope"]["type"] for c in commands} == {
+        "default",
+        "all_chat_administrators",
+        "all_private_chats",
+    }
     # The history is the chat's: the model saw the question.
     assert "hi" in [m.content for m in model.calls[-1]["messages"]]
 
