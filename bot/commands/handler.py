@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.budgets import duration_text
 from bot.chat_service import ChatService
 from bot.chat_settings import SETTING_SPECS
 from bot.commands.registry import REGISTRY, CommandRegistry
@@ -121,8 +122,7 @@ class CommandHandler:
             f"This community used {used.community}"
             + _left(used.community, chat.daily_tokens_community)
         )
-        hours, minutes = divmod(round(used.resets_in_s / 60), 60)
-        lines.append(f"Budgets reset in {hours} h {minutes} min (midnight UTC).")
+        lines.append(f"Budgets reset in {duration_text(used.resets_in_s)} (midnight UTC).")
         if scope.role >= Role.ADMIN and scope.shared:
             top = await budget.top(scope.server_key)
             if top:
