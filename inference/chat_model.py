@@ -64,8 +64,24 @@ def to_openai_tool_choice(tool_choice: Any) -> Any:
     return {"type": "function", "function": {"name": str(tool_choice)}}
 
 
-class PoolChatModel(AsyncOnlyChatModel):
-    """Chat model backed by `InferenceClient`; only the async API is available."""
+class OpenAIToolsChatModel(AsyncOnlyChatModel):
+    """A chat model that takes tools in OpenAI's format (the pool and model servers)."""
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: Any = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer `tools`: they reach `_astream` as `tools=` in OpenAI's format."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        return self.bind(tools=formatted, tool_choice=to_openai_tool_choice(tool_choice), **kwargs)
+
+
+class PoolChatModel(OpenAIToolsChatModel):
+    """Chat model backed by `InferenceClient`; only the async API is available. The pool
+    constrains tool calls to the offered schemas with a grammar."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -81,17 +97,6 @@ class PoolChatModel(AsyncOnlyChatModel):
     @property
     def _llm_type(self) -> str:
         return "llama-cpp-pool"
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: Any = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Offer `tools`; the pool constrains calls to their schemas with a grammar."""
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        return self.bind(tools=formatted, tool_choice=to_openai_tool_choice(tool_choice), **kwargs)
 
     def _sampling_for(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         values = dict(self.sampling)

@@ -9,30 +9,25 @@ the operator and shown to the person."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
-from langchain_core.runnables import Runnable
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from inference.async_chat_model import AsyncOnlyChatModel
-from inference.chat_model import SAMPLING_KEYS, to_openai_message, to_openai_tool_choice
+from inference.chat_model import SAMPLING_KEYS, OpenAIToolsChatModel, to_openai_message
 from inference.errors import ModelServerError
 from inference.model_server import STANDARD_SAMPLING, ModelServer, explain
 
 log = logging.getLogger(__name__)
 
 
-class ServerChatModel(AsyncOnlyChatModel):
+class ServerChatModel(OpenAIToolsChatModel):
     """Chat model on `server`; only the async API is available."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -43,16 +38,6 @@ class ServerChatModel(AsyncOnlyChatModel):
     @property
     def _llm_type(self) -> str:
         return "openai-compatible-server"
-
-    def bind_tools(
-        self,
-        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
-        *,
-        tool_choice: Any = None,
-        **kwargs: Any,
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
-        return self.bind(tools=formatted, tool_choice=to_openai_tool_choice(tool_choice), **kwargs)
 
     def request(
         self, messages: list[BaseMessage], stop: list[str] | None, **kwargs: Any
