@@ -69,6 +69,18 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
+async def other_process(
+    redis_url: str, redis_client: aioredis.Redis
+) -> AsyncIterator[aioredis.Redis]:
+    """Another connection to the same (flushed) Redis, as a second process would have."""
+    client = await open_redis(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
 async def pg_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     pool = await open_pool(database_url, max_size=4)
     try:

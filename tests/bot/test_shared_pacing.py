@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from bot.delivery import DeliveryLimits, SharedPacer, StreamingReply
 from bot.delivery.pacing import MonotonicClock
 from bot.splitter import split_message
 from storage.call_windows import RedisCallWindows, WindowSpec
-from storage.redis_conn import open_redis
 from tests.bot.test_delivery import FakeTransport
 
 OVERALL = WindowSpec("pace:test:bot", calls=5, window_s=30.0)
-
-
-@pytest.fixture
-async def second_client(
-    redis_url: str, redis_client: aioredis.Redis
-) -> AsyncIterator[aioredis.Redis]:
-    """Another connection to the same (flushed) Redis, as a second process would have."""
-    client = await open_redis(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def pacers(
@@ -45,23 +30,23 @@ def pacers(
 
 
 async def test_two_processes_share_one_destination_window(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
-    first, second = (pacer.window("42") for pacer in pacers(redis_client, second_client))
+    first, second = (pacer.window("42") for pacer in pacers(redis_client, other_process))
     assert await first.try_take()
     assert await second.try_take()
     assert await first.try_take()
     assert not await second.try_take()  # three calls in 30 s, whoever made them
     assert not await first.try_take()
     assert 25.0 < await second.wait_s() <= 30.0
-    other_chat = pacers(second_client)[0].window("43")
+    other_chat = pacers(other_process)[0].window("43")
     assert await other_chat.try_take()  # another destination has its own window
 
 
 async def test_the_bot_wide_window_bounds_every_destination_of_every_process(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
-    first, second = pacers(redis_client, second_client)
+    first, second = pacers(redis_client, other_process)
     taken = [
         await pacer.window(f"chat-{n}").try_take() for n in range(4) for pacer in (first, second)
     ]
@@ -71,17 +56,17 @@ async def test_the_bot_wide_window_bounds_every_destination_of_every_process(
 
 
 async def test_concurrent_takes_never_exceed_the_budget(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
-    windows = [pacer.window("busy") for pacer in pacers(redis_client, second_client, calls=4)]
+    windows = [pacer.window("busy") for pacer in pacers(redis_client, other_process, calls=4)]
     results = await asyncio.gather(*(windows[n % 2].try_take() for n in range(40)))
     assert results.count(True) == 4
 
 
 async def test_a_pause_seen_by_one_process_holds_the_other(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
-    first, second = (pacer.window("42") for pacer in pacers(redis_client, second_client))
+    first, second = (pacer.window("42") for pacer in pacers(redis_client, other_process))
     await first.pause(20.0)
     assert not await second.try_take()
     assert 15.0 < await second.wait_s() <= 20.0
@@ -90,9 +75,9 @@ async def test_a_pause_seen_by_one_process_holds_the_other(
 
 
 async def test_keep_free_and_noted_calls_count(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
-    first, second = (pacer.window("42") for pacer in pacers(redis_client, second_client))
+    first, second = (pacer.window("42") for pacer in pacers(redis_client, other_process))
     assert await first.try_take(keep_free=1)
     assert await second.try_take(keep_free=1)
     assert not await first.try_take(keep_free=1)  # the last call is kept for a final text
@@ -109,7 +94,7 @@ async def test_idle_windows_expire(redis_client: aioredis.Redis) -> None:
 
 
 async def test_two_processes_stream_into_one_chat_within_its_window(
-    redis_client: aioredis.Redis, second_client: aioredis.Redis
+    redis_client: aioredis.Redis, other_process: aioredis.Redis
 ) -> None:
     """Two replies in one chat, each delivered by another process: every call of both is
     counted in the one window, and both answers arrive whole."""
@@ -124,7 +109,7 @@ async def test_two_processes_stream_into_one_chat_within_its_window(
             transports,
             pacers(
                 redis_client,
-                second_client,
+                other_process,
                 calls=6,
                 window_s=1.0,
                 overall=WindowSpec("pace:test:bot", 30, 1.0),

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from storage.leases import RoleLease
-from storage.redis_conn import open_redis
-
-
-@pytest.fixture
-async def other_process(
-    redis_url: str, redis_client: aioredis.Redis
-) -> AsyncIterator[aioredis.Redis]:
-    client = await open_redis(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def test_one_holder_at_a_time_and_a_standby_takes_over_on_release(
