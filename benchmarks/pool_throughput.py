@@ -302,8 +302,14 @@ def summarize(rounds: list[Round]) -> tuple[float, float, float]:
 
 
 async def measure(
-    redis_url: str, model: Path, concurrency: int, rounds: int, max_tokens: int, threads: int,
-    gpu_layers: int = 0, names: Sequence[str] = CONTENDERS,
+    redis_url: str,
+    model: Path,
+    concurrency: int,
+    rounds: int,
+    max_tokens: int,
+    threads: int,
+    gpu_layers: int = 0,
+    names: Sequence[str] = CONTENDERS,
 ) -> dict[str, list[Round]]:
     """All contenders loaded at once, their rounds interleaved (in a rotating order), so
     that other load on the machine falls on all of them alike."""

@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.coordination import Coordination
 from bot.docs.service import DocsService
 from bot.platforms.base import BotCore
+from bot.reply_journal import ReplyJournal
 from bot.services import database_url, redis_url
 from bot.speech.replies import VoiceReplies
 from bot.speech.service import SpeechToText
@@ -43,6 +44,7 @@ from storage.documents import MiniLMEmbedder, PgDocumentStore, RecentEmbeddings
 from storage.documents.embedder import LazyEmbedder
 from storage.postgres import open_pool
 from storage.redis_conn import open_redis
+from storage.reply_journal import ReplyJournalStore
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +175,16 @@ class App:
             commands=self.commands,
             docs=docs,
             voice=voice,
-            coordination=Coordination(self.redis),
+            coordination=Coordination(
+                self.redis,
+                journal=ReplyJournal(
+                    ReplyJournalStore(self.redis),
+                    # A cut reply is finished from the pool's output; a model server's
+                    # answers cannot be followed again, so those are answered again.
+                    jobs=self.inference if self.model_server is None else None,
+                    record_answer=self.chat.agent.record_partial_reply,
+                ),
+            ),
         )
 
     async def _model_server(self, settings: Settings) -> ModelServer | None:

@@ -26,12 +26,13 @@ from bot.bursts import BurstMerger
 from bot.chat_settings import ChatSettings, SettingsService
 from bot.config import SamplingDefaults
 from bot.errors import (
-    GenerationFailed,
     InvalidRequest,
     PermissionDenied,
     RateLimited,
+    Restarting,
 )
 from bot.failures import describe_failure
+from bot.reply_journal import answer_again_after_restart, note_conversation
 from bot.reply_sink import ReplySink
 from bot.requests import Quoted
 from bot.scope import Role, Scope
@@ -48,6 +49,8 @@ _WATCH_INTERVAL_S = 0.25
 CANCELLED_NOTE = "(stopped by /cancel)"
 INTERRUPTED_NOTE = "(stopped: a newer question came in)"
 SHUTDOWN_NOTE = "(stopped: the bot is restarting; ask again in a minute)"
+# Where another process, or this one after the restart, will answer the question again.
+RESTART_AGAIN_NOTE = "(stopped: the bot is restarting; this is answered again once it is back)"
 
 
 @dataclass
@@ -192,6 +195,9 @@ class ChatService:
 
     async def _refuse(self, scope: Scope, exc: Exception, sink: ReplySink) -> None:
         """Tell the person why the request was turned away (a burst hears "slow down" once)."""
+        if isinstance(exc, Restarting) and answer_again_after_restart():
+            await sink.finish(note=RESTART_AGAIN_NOTE)  # still queued when stopping began
+            return
         if isinstance(exc, RateLimited):
             bot_metrics.reply_outcome("refused")
             if self._first_refusal(scope, exc.retry_after_s):
@@ -202,7 +208,7 @@ class ChatService:
 
     def _check_open(self) -> None:
         if self._shutdown_note is not None:
-            raise GenerationFailed("The bot is restarting; ask again in a minute.")
+            raise Restarting("The bot is restarting; ask again in a minute.")
 
     async def cancel(self, scope: Scope) -> bool:
         """Stop the generation in flight in `scope`'s conversation; False when there is none.
@@ -323,6 +329,7 @@ class ChatService:
         self._local_stops[key] = stop
         if self._shutdown_note is not None:  # stopping began while this request was checked
             stop.set(self._shutdown_note)
+        note_conversation(key)
         await sink.start()
         try:
             turn = self._turn_settings(await self.settings.resolve(scope), scope)
@@ -352,7 +359,10 @@ class ChatService:
             else:
                 # Keep what was shown, so the history matches what people read.
                 await self.agent.record_partial_reply(key, "".join(shown))
-                await sink.finish(note=stop.note)
+                note = stop.note
+                if note == self._shutdown_note and answer_again_after_restart():
+                    note = RESTART_AGAIN_NOTE
+                await sink.finish(note=note)
                 bot_metrics.reply_outcome("cancelled")
         except Exception as exc:
             bot_metrics.reply_outcome("failed")

@@ -6,6 +6,9 @@
   refreshed; at the end it is marked done. A process that dies leaves a lease that runs
   out: `recover` (run by every process) then takes the event over from its payload and
   handles it again, and so does a later delivery of it.
+* `track_reply(reply)`: the reply to the event being handled is journalled under its
+  claim (`bot.reply_journal`), so the process that takes over a dead one's event
+  finishes the same messages or marks them interrupted before answering again.
 * `pacer(...)`: call windows counted in Redis (`bot.delivery.pacing.SharedPacer`), so
   every process together stays within a platform's limits.
 * `role(name)`: a lease held by one process at a time (polling Telegram, registering
@@ -29,29 +32,46 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer, Pacing, SharedPacer
+from bot.delivery.stream import StreamingReply
+from bot.delivery.transport import Handle
+from bot.reply_journal import JournalTracker, ReplyJournal, current_tracker
 from storage.call_windows import RedisCallWindows, WindowSpec
 from storage.intake_claims import Claim, ClaimState, IntakeClaims
 from storage.leases import RoleLease
+from storage.reply_journal import ReplyJournalStore, journal_key
 
 log = logging.getLogger(__name__)
 
 
 class _Handling:
-    """The claim the current task is handling, so that its reply can mark it done the
-    moment the final text is shown (`done_when_delivered`), not only once the handler
-    returns."""
+    """The claim the current task is handling, so that its reply is journalled under it
+    and marks it done the moment the final text is shown (`track_reply`), not only once
+    the handler returns."""
 
-    def __init__(self, claims: IntakeClaims, claim: Claim) -> None:
+    def __init__(self, claims: IntakeClaims, journal: ReplyJournal, claim: Claim) -> None:
         self.claims = claims
+        self.journal = journal
         self.claim = claim
+        self.trackers: list[JournalTracker] = []
         self.finishing: list[asyncio.Task[None]] = []
+
+    @property
+    def again(self) -> bool:
+        """A reply was ended by a restart: the event is to be handled again."""
+        return any(tracker.again for tracker in self.trackers)
 
     def finish_when(self, delivered: asyncio.Event) -> None:
         async def finish() -> None:
             await delivered.wait()
-            await self.claims.finish(self.claim)
+            if not self.again:
+                await self.claims.finish(self.claim)
+                await self.drop_journal()
 
         self.finishing.append(asyncio.create_task(finish()))
+
+    async def drop_journal(self) -> None:
+        for tracker in self.trackers:
+            await tracker.drop()
 
 
 _handled: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
@@ -61,10 +81,17 @@ _handled: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
 
 class Coordination:
     def __init__(
-        self, redis: aioredis.Redis, *, claim_lease_s: float = 10.0, role_ttl_s: float = 6.0
+        self,
+        redis: aioredis.Redis,
+        *,
+        claim_lease_s: float = 10.0,
+        role_ttl_s: float = 6.0,
+        journal: ReplyJournal | None = None,
     ) -> None:
         self.redis = redis
         self.claims = IntakeClaims(redis, lease_s=claim_lease_s)
+        # Without the pool's outputs, a cut reply is marked interrupted and answered again.
+        self.journal = journal or ReplyJournal(ReplyJournalStore(redis))
         self.windows = RedisCallWindows(redis)
         self.role_ttl_s = role_ttl_s
 
@@ -93,10 +120,12 @@ class Coordination:
         """Hold `claim` while its event is handled. Handling that ends in an error still
         marks the event done (handling it again would fail again, or answer twice);
         handling cancelled (the process is stopping) gives the claim up, to be handled
-        again by a process still running or after the restart."""
+        again by a process still running or after the restart; so does a reply ended by
+        the restart (`answer_again_after_restart`). A cancelled reply's journal stays, for
+        the next handler to mark or finish its messages."""
         keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{claim.event_id}")
         cancelled = False
-        handling = _Handling(self.claims, claim)
+        handling = _Handling(self.claims, self.journal, claim)
         handled = _handled.set(handling)
         try:
             yield
@@ -110,8 +139,12 @@ class Coordination:
             await asyncio.gather(keeper, *handling.finishing, return_exceptions=True)
             if cancelled:
                 await asyncio.shield(self.claims.release(claim))
+            elif handling.again:
+                await asyncio.shield(handling.drop_journal())
+                await asyncio.shield(self.claims.release(claim))
             else:
                 await asyncio.shield(self.claims.finish(claim))
+                await asyncio.shield(handling.drop_journal())
 
     async def _keep_claim(self, claim: Claim) -> None:
         while True:
@@ -190,13 +223,28 @@ def pacers(
     }
 
 
-def done_when_delivered(delivered: asyncio.Event) -> None:
-    """Mark the event being handled done as soon as `delivered` is set (its reply's final
-    text is shown): a process killed after that but before its handler returns must not
-    leave the event to be answered a second time."""
+async def track_reply(reply: StreamingReply[Handle]) -> StreamingReply[Handle] | None:
+    """Journal `reply`, the reply to the event being handled, and mark the event done as
+    soon as its final text is shown (a process killed after that but before its handler
+    returns must not leave the event to be answered a second time).
+
+    When a process that died left a reply to this event unfinished, that reply is
+    finished from the pool's output (None: nothing more to do), or marked interrupted;
+    the reply to answer into is returned."""
     handling = _handled.get()
-    if handling is not None:
-        handling.finish_when(delivered)
+    if handling is None:
+        return reply
+    key = journal_key(handling.claim.source, handling.claim.event_id)
+    try:
+        answer_in = await handling.journal.resume(key, reply)
+    except (RedisError, OSError) as exc:  # without the journal, still answer
+        log.warning("could not read the reply journal of %s: %s", key, exc)
+        answer_in = reply
+    tracker = current_tracker()
+    if tracker is not None:
+        handling.trackers.append(tracker)
+    handling.finish_when((answer_in or reply).delivered)
+    return answer_in
 
 
 @asynccontextmanager

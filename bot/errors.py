@@ -7,7 +7,8 @@ BotError                  base class; `str(exc)` is the line shown to the user
 ├── RateLimited           a per-minute quota is used up; carries retry_after_s
 ├── BudgetExhausted       a daily token budget is used up
 ├── ConversationBusy      too many questions are already waiting in this conversation
-└── GenerationFailed      the model could not answer (the pool is down, busy, ...)
+├── GenerationFailed      the model could not answer (the pool is down, busy, ...)
+└── Restarting            the bot is stopping: the request was not started
 """
 
 from __future__ import annotations
@@ -44,4 +45,8 @@ class ConversationBusy(BotError):
 
 
 class GenerationFailed(BotError):
+    pass
+
+
+class Restarting(BotError):
     pass

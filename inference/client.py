@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,6 +36,10 @@ JOBS_MAXLEN = 10_000
 _POOL_CHECK_S = 0.5
 
 log = logging.getLogger(__name__)
+
+# Told the id of every job submitted in this context (and the tasks started from it): a
+# caller that must find a job again after it dies (a reply being written) records it.
+JOB_SUBMITTED: ContextVar[Callable[[str], None] | None] = ContextVar("job_submitted", default=None)
 
 
 class InferenceClient:
@@ -150,6 +155,9 @@ class InferenceClient:
         )
         self._queued += 1  # until the next look at the queue
         JOB_ID.set(job.job_id)  # the caller's log lines from here on name the job
+        observer = JOB_SUBMITTED.get()
+        if observer is not None:
+            observer(job.job_id)
         log.debug("queued job %s", job.job_id)
         return job.job_id
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic
+from typing import Generic, Protocol
 
 from bot import metrics as bot_metrics
 from bot.delivery.pacing import CallBudget, Clock
@@ -67,6 +68,14 @@ def status_line(name: str, detail: str) -> str:
     return f"_{verb}: {detail}_" if detail else f"_{verb}…_"
 
 
+class ReplyObserver(Protocol):
+    """Told what a reply shows after each change that reached the platform (the reply
+    journal writes it down, so another process can finish or mark the reply)."""
+
+    async def shown(self, messages: Sequence[tuple[str, str]], text: str) -> None:
+        """`messages`: (message reference, its text) in order; `text`: the answer so far."""
+
+
 @dataclass
 class _Message(Generic[Handle]):
     """One message of the reply as the platform shows it now."""
@@ -94,7 +103,30 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._gone = False
         self._calls = 0  # sends, edits and drafts made
         self._tasks: list[asyncio.Task[None]] = []
+        self._observer: ReplyObserver | None = None
         self.delivered = asyncio.Event()  # set once the final state is shown (or cannot be)
+
+    def observe(self, observer: ReplyObserver) -> None:
+        self._observer = observer
+
+    @property
+    def text(self) -> str:
+        """The answer appended so far (no status line, no ending)."""
+        return self._text
+
+    def restore(self, messages: Sequence[tuple[str, str]], text: str) -> None:
+        """Continue a reply another process began: `messages` (reference, text shown) are
+        edited from here on instead of sent again; `text` is the answer they show."""
+        self._messages = [
+            _Message(self._transport.handle_of(ref), shown, False, float("-inf"))
+            for ref, shown in messages
+        ]
+        self._text = text
+        self._changed.set()
+
+    def for_same_destination(self) -> StreamingReply[Handle]:
+        """A new reply to the same destination, within the same budget."""
+        return StreamingReply(self._transport, self._window, self._clock)
 
     # -- ReplySink ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -283,6 +315,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
             await bot_metrics.platform_call("draft", self._transport.draft(piece))
             bot_metrics.text_shown(bool(self._text))
             self._draft_shown = piece
+            await self._tell_observer()
         except RetryLater as exc:
             await self._window.pause(exc.retry_after_s)
             return exc.retry_after_s
@@ -316,7 +349,17 @@ class StreamingReply(ReplySink, Generic[Handle]):
             self._messages.append(message)
         else:
             self._messages[index] = message
+        await self._tell_observer()
         return True
+
+    async def _tell_observer(self) -> None:
+        if self._observer is None:
+            return
+        refs = [(self._transport.message_ref(m.handle), m.text) for m in self._messages]
+        try:
+            await self._observer.shown(refs, self._text)
+        except Exception:  # the journal is a safety net: never let it cost the reply
+            log.warning("could not record the reply's progress", exc_info=True)
 
     async def _call(self, shown: _Message[Handle] | None, piece: str, plain: bool) -> Handle:
         """Edit `shown` to `piece`, or send `piece` as a new message; the message's handle."""

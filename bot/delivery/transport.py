@@ -89,6 +89,15 @@ class Transport(ABC, Generic[Handle]):
         """How long `text` is as the platform measures it against `limits.max_length`."""
         return len(text)
 
+    def message_ref(self, handle: Handle) -> str:
+        """`handle` written down, for another process to edit that message
+        (`handle_of`): a reply's journal keeps these."""
+        return str(handle)
+
+    def handle_of(self, ref: str) -> Handle:
+        """The handle of a message this destination sent, from its `message_ref`."""
+        raise NotImplementedError("this transport cannot edit a message it did not send")
+
     @property
     def supports_drafts(self) -> bool:
         """True where a reply in progress can be shown as a draft preview (Telegram

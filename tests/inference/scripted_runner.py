@@ -64,6 +64,7 @@ class ScriptedRunner:
     slots: int = 2
     model_name: str = "scripted"
     tool_format: str = "json"
+    default_step_s: float = 0.0  # each decode step of a question without a script
     started: list[Started] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     closed: bool = False
@@ -79,7 +80,9 @@ class ScriptedRunner:
     def script_for(self, messages: list[dict[str, Any]]) -> Script:
         question = last_user_text(messages)
         with self._lock:
-            return self._scripts.get(question) or Script(words(f"You said: {question}"))
+            return self._scripts.get(question) or Script(
+                words(f"You said: {question}"), step_s=self.default_step_s
+            )
 
     def answer_to(self, question: str) -> str:
         return "".join(self.script_for([{"role": "user", "content": question}]).tokens)

@@ -28,7 +28,7 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.commands.registry import REGISTRY, CommandRegistry
-from bot.coordination import done_when_delivered, handle_once, pacers
+from bot.coordination import handle_once, pacers, track_reply
 from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
@@ -301,9 +301,11 @@ class TelegramAdapter(PlatformAdapter):
         request = read_request(message, bot.username, bot.id)
         if request is None:
             return
-        reply = self._reply(message)
+        # A reply another process left cut is finished, or marked and answered again.
+        reply = await track_reply(self._reply(message))
+        if reply is None:
+            return
         limit = self._settings.download_limit_bytes
-        done_when_delivered(reply.delivered)
         if request.document is not None:
             scope = await self._scope(message, need_role=True)
             upload = telegram_upload(bot, request.document, limit)

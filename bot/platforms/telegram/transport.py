@@ -183,6 +183,9 @@ class TelegramTransport(Transport[int]):
         # Still answer if the question was deleted meanwhile.
         return ReplyParameters(self._reply_to, allow_sending_without_reply=True)
 
+    def handle_of(self, ref: str) -> int:
+        return int(ref)
+
     async def edit(self, handle: int, text: str, *, plain: bool = False) -> None:
         content, entities = self._content(text, plain)
         try:

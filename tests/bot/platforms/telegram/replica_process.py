@@ -2,7 +2,8 @@
 
 `python -m tests.bot.platforms.telegram.replica_process BASE_URL FILE_URL REDIS_URL [ROLE_TTL_S]`
 runs the real adapter and chat service (a scripted model answering "answer to: <the
-question>") on that Redis, coordinating with any other such process. It prints
+question>"; with REPLICA_MODEL=pool, the inference pool's workers on that Redis) on that
+Redis, coordinating with any other such process. It prints
 "polling" or "standby" on stdout whenever that changes, and stops on SIGTERM. The
 environment's REPLICA_TOKEN_DELAY_S sets how long each word takes (0.02 s).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
@@ -30,7 +32,11 @@ from bot.coordination import Coordination
 from bot.platforms.base import BotCore
 from bot.platforms.telegram.adapter import TelegramAdapter
 from bot.platforms.telegram.config import TelegramSettings
+from bot.reply_journal import ReplyJournal
+from inference.chat_model import PoolChatModel
+from inference.client import InferenceClient
 from storage.redis_conn import open_redis
+from storage.reply_journal import ReplyJournalStore
 from tests.bot.platforms.telegram.fake_bot_api import TOKEN
 from tests.fakes import ScriptedChatModel
 
@@ -53,13 +59,21 @@ class EchoModel(ScriptedChatModel):
 async def main(base_url: str, file_url: str, redis_url: str, role_ttl_s: float = 3.0) -> None:
     client = await open_redis(redis_url)
     raw = aioredis.from_url(redis_url, decode_responses=False)
-    model = EchoModel(token_delay_s=float(os.environ.get("REPLICA_TOKEN_DELAY_S", "0.02")))
+    inference = InferenceClient(client)
+    model: BaseChatModel = (
+        PoolChatModel(client=inference)
+        if os.environ.get("REPLICA_MODEL") == "pool"
+        else EchoModel(token_delay_s=float(os.environ.get("REPLICA_TOKEN_DELAY_S", "0.02")))
+    )
     limits = ServiceLimits(user_requests_per_minute=1000, scope_requests_per_minute=10_000)
     chat = ChatService.on_redis(Agent(model, AsyncRedisSaver(client=raw)), client, limits)
+    journal = ReplyJournal(
+        ReplyJournalStore(client), jobs=inference, record_answer=chat.agent.record_partial_reply
+    )
     core = BotCore(
         chat=chat,
         commands=CommandHandler(chat),
-        coordination=Coordination(client, role_ttl_s=role_ttl_s),
+        coordination=Coordination(client, role_ttl_s=role_ttl_s, journal=journal),
     )
     settings = TelegramSettings.model_validate(
         {
@@ -74,7 +88,14 @@ async def main(base_url: str, file_url: str, redis_url: str, role_ttl_s: float =
     )
     adapter = TelegramAdapter(core, settings)
     stopping = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+    shutting_down: list[asyncio.Task[None]] = []
+
+    def stop() -> None:  # as `bot.platforms.runner` does: replies in flight end with a note
+        stopping.set()
+        shutting_down.append(asyncio.create_task(chat.shutdown()))
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
+
     task = asyncio.create_task(adapter.run(stopping))
     shown = None
     while not task.done():
@@ -84,6 +105,8 @@ async def main(base_url: str, file_url: str, redis_url: str, role_ttl_s: float =
             shown = state
         await asyncio.sleep(0.05)
     await task
+    await asyncio.gather(*shutting_down)
+    await inference.close()
     await client.aclose()
     await raw.aclose()
 

@@ -7,13 +7,21 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.bot.platforms.telegram.fake_bot_api import FakeBotApi, private_chat, user
+from tests.bot.platforms.telegram.fake_bot_api import (
+    FakeBotApi,
+    Json,
+    group_chat,
+    private_chat,
+    user,
+)
+from tests.inference.conftest import Pool
+from tests.inference.scripted_runner import ScriptedRunner
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -132,3 +140,96 @@ async def test_a_question_whose_process_was_killed_mid_answer_is_answered_by_ano
     await asyncio.sleep(2.0)
     assert [s.text for s in api.sent_to(chat["id"])] == ["answer to: cut me off"]
     assert other.process.returncode is None
+
+
+@pytest.fixture
+def pool(redis_client: aioredis.Redis, redis_url: str) -> Iterator[Pool]:
+    """Inference workers in this test process, apart from the bot processes."""
+    started = Pool(redis_url)
+    yield started
+    started.stop_all()
+
+
+async def _owner_and_standby(
+    replicas: list[ReplicaProcess],
+) -> tuple[ReplicaProcess, ReplicaProcess]:
+    waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
+    await asyncio.wait(waits, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in waits:
+        waiting.cancel()
+    (owner,) = [r for r in replicas if r.state == "polling"]
+    (standby,) = [r for r in replicas if r is not owner]
+    return owner, standby
+
+
+def _texts(api: FakeBotApi, chat: Json) -> list[str]:
+    return [s.text for s in api.sent_to(chat["id"])]
+
+
+async def test_a_reply_cut_by_a_killed_process_is_finished_in_the_same_message(
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi, pool: Pool
+) -> None:
+    # The pool's worker runs apart from the bot processes and goes on writing when the
+    # process that asked is killed: the process taking the question over re-attaches.
+    _, runner = pool.scripted(runner=ScriptedRunner(default_step_s=0.2))
+    replicas = [await start_process(REPLICA_MODEL="pool") for _ in range(2)]
+    owner, other = await _owner_and_standby(replicas)
+    group = group_chat(-100501)
+    ann = user(5005, "Ann")
+    question = "tell me a long story about a friendly dragon and a small village please"
+    answer = runner.answer_to(question)
+    api.push(api.message(group, ann, f"/ask {question}"))
+    await api.wait_for(lambda: any("You said" in text for text in _texts(api, group)), 30)
+    await owner.kill()
+
+    await api.wait_for(lambda: answer in _texts(api, group), 60)
+    await asyncio.sleep(2.0)
+    assert _texts(api, group) == [answer]  # the cut message itself, finished; nothing else
+    assert len(runner.started) == 1  # the answer was not generated again
+    assert other.process.returncode is None
+
+
+async def test_a_cut_reply_that_cannot_be_finished_is_marked_and_answered_again(
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
+) -> None:
+    # The scripted model runs inside the killed process: nothing can finish its reply.
+    slow = {"REPLICA_TOKEN_DELAY_S": "0.4"}
+    replicas = [await start_process(**slow) for _ in range(2)]
+    owner, other = await _owner_and_standby(replicas)
+    group = group_chat(-100502)
+    ann = user(5006, "Ann")
+    question = "cut me off in a group please"
+    api.push(api.message(group, ann, f"/ask {question}"))
+    await api.wait_for(lambda: any("answer to" in text for text in _texts(api, group)), 30)
+    await owner.kill()
+
+    answer = f"answer to: {question}"
+    await api.wait_for(lambda: answer in _texts(api, group), 60)
+    await asyncio.sleep(2.0)
+    cut, again = _texts(api, group)
+    assert cut.startswith("answer to") and cut != answer
+    assert "interrupted" in cut  # not left looking finished
+    assert again == answer
+    assert other.process.returncode is None
+
+
+async def test_a_question_cut_by_a_restart_is_answered_after_it(
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
+) -> None:
+    first = await start_process(REPLICA_TOKEN_DELAY_S="0.4")
+    await first.reaches("polling")
+    group = group_chat(-100503)
+    ann = user(5007, "Ann")
+    question = "answer me across a restart with a long answer of many words"
+    api.push(api.message(group, ann, f"/ask {question}"))
+    await api.wait_for(lambda: any("answer to" in text for text in _texts(api, group)), 30)
+    await first.stop()  # SIGTERM: the reply ends with a note saying it is answered again
+    (cut,) = _texts(api, group)
+    assert "answered again once it is back" in cut
+
+    second = await start_process(REPLICA_TOKEN_DELAY_S="0.02")
+    answer = f"answer to: {question}"
+    await api.wait_for(lambda: answer in _texts(api, group), 60)
+    await asyncio.sleep(1.0)
+    assert _texts(api, group) == [cut, answer]
+    assert second.process.returncode is None
