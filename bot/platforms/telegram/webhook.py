@@ -32,6 +32,7 @@ from telegram import Bot, Update
 from telegram.error import TelegramError
 
 from bot.platforms.telegram.config import TelegramSettings
+from storage.leases import milliseconds
 from storage.ordered_intake import OrderedIntake
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,22 @@ def _lane_of(update: dict[str, object]) -> str | None:
     return str(chat_id) if isinstance(chat_id, int) else None
 
 
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _fingerprint(url: str, secret: str | None) -> str:
     """What identifies a registration, without keeping the secret itself."""
     return hashlib.sha256(f"{url}\0{secret or ''}".encode()).hexdigest()
 
 
 async def register_webhook(
-    bot: Bot, redis: aioredis.Redis, key: str, settings: TelegramSettings
+    bot: Bot,
+    redis: aioredis.Redis,
+    key: str,
+    settings: TelegramSettings,
+    *,
+    registering_s: float = _REGISTERING_S,
 ) -> bool:
     """Point Telegram at the webhook URL, from one process: True if this one did.
 
@@ -140,21 +150,21 @@ async def register_webhook(
     assert settings.webhook_url is not None
     url = settings.webhook_url
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    if not await redis.set(f"{key}:registering", "1", nx=True, ex=_REGISTERING_S):
-        log.info("another process is registering the Telegram webhook")
-        return False
     fingerprint = _fingerprint(url, secret)
+    flag, ttl_ms = f"{key}:registering", milliseconds(registering_s)
+    if not await redis.set(flag, fingerprint, nx=True, px=ttl_ms):
+        if _text(await redis.get(flag)) == fingerprint:
+            log.info("another process is registering the Telegram webhook")
+            return False
+        await redis.set(flag, fingerprint, px=ttl_ms)  # a new URL or secret: this one's
     try:
         info = await bot.get_webhook_info()
-        registered = await redis.get(key)
-        if isinstance(registered, bytes):
-            registered = registered.decode()
-        if info.url == url and registered == fingerprint:
+        if info.url == url and _text(await redis.get(key)) == fingerprint:
             log.info("the Telegram webhook is registered already")
             return False
         await bot.set_webhook(url, allowed_updates=[Update.MESSAGE], secret_token=secret)
     except TelegramError:
-        await redis.delete(f"{key}:registering")  # let the next process try
+        await redis.delete(flag)  # let the next process try
         raise
     await redis.set(key, fingerprint)
     log.info("registered the Telegram webhook")
