@@ -28,10 +28,11 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.commands.registry import REGISTRY, CommandRegistry
-from bot.coordination import handle_once, pacers, track_reply
+from bot.coordination import Coordination, handle_once, pacers, track_reply
 from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
+from bot.lane_workers import LaneWorkers
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.telegram.config import TelegramSettings
 from bot.platforms.telegram.documents import telegram_clip, telegram_upload
@@ -49,9 +50,11 @@ from bot.platforms.telegram.transport import (
     PRIVATE_LIMITS,
     TelegramTransport,
 )
+from bot.platforms.telegram.webhook import WebhookReceiver, register_webhook
 from bot.reply_sink import send_text
 from bot.requests import ChatMessage, CommandCall, UploadRequest, VoiceMessage
 from bot.scope import Role, Scope
+from storage.ordered_intake import OrderedIntake
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +208,9 @@ class TelegramAdapter(PlatformAdapter):
 
     async def _receive(self, stopping: asyncio.Event) -> None:
         coordination = self._core.coordination
+        if self._settings.webhook_url is not None and coordination is not None:
+            await self._serve_webhook(coordination, stopping)
+            return
         if self._settings.webhook_url is not None or coordination is None:
             await self._start_receiving()
             self.polling = self._settings.webhook_url is None
@@ -229,6 +235,48 @@ class TelegramAdapter(PlatformAdapter):
                 updater = self.application.updater
                 if updater is not None and updater.running:
                     await updater.stop()
+
+    async def _serve_webhook(self, coordination: Coordination, stopping: asyncio.Event) -> None:
+        """Webhook with Redis: any number of processes behind one URL, each recording the
+        updates posted to it; the chats' lanes share the answering out (`webhook`)."""
+        intake = OrderedIntake(
+            coordination.redis, self._updates_source, lease_s=coordination.claims.lease_s
+        )
+        lanes = LaneWorkers(intake, self._take_update, stopping)
+        receiver = WebhookReceiver(self._settings, intake, lanes.wake)
+        try:
+            await register_webhook(
+                self.application.bot,
+                coordination.redis,
+                f"telegram:{self._bot_id}:webhook",
+                self._settings,
+            )
+        except TelegramError as exc:
+            raise TelegramStartError(f"Telegram refused the webhook URL: {exc}") from exc
+        await receiver.start()
+        self.ready.set()
+        log.info("serving Telegram as @%s by webhook", self.application.bot.username)
+        try:
+            await lanes.run()
+        finally:
+            await receiver.stop()
+            await lanes.close(self._settings.shutdown_grace_s)
+
+    async def _take_update(self, payload: str) -> None:
+        """Handle a recorded update; returning lets its chat's next update go. A question
+        (and what may become one) is answered first; a command such as /cancel is only
+        claimed, then runs beside the answer it may be about."""
+        update = Update.de_json(json.loads(payload), self.application.bot)
+        if update is None or update.message is None:
+            return
+        bot = self.application.bot
+        request = read_request(update.message, bot.username, bot.id)
+        if request is None or request.command in (None, "/ask"):
+            await self._handle_update(update)
+            return
+        claimed = asyncio.Event()
+        self.in_flight.spawn(self._handle_update(update, claimed))
+        await claimed.wait()
 
     async def _stop(self) -> None:
         """Stop taking updates, let replies in flight deliver (bounded), stop handling."""
@@ -283,6 +331,11 @@ class TelegramAdapter(PlatformAdapter):
         log.warning("Telegram update failed: %r", context.error)
 
     async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._handle_update(update)
+
+    async def _handle_update(self, update: Update, claimed: asyncio.Event | None = None) -> None:
+        """Claim the update, then serve it if it is this process's to answer; `claimed` is
+        set once the claim is decided (or failed)."""
         message = update.message
         if message is None:
             return
@@ -291,10 +344,15 @@ class TelegramAdapter(PlatformAdapter):
             source, update_id = self._updates_source, update.update_id
             try:
                 async with handle_once(self._core.coordination, source, update_id, payload) as mine:
+                    if claimed is not None:
+                        claimed.set()
                     if mine:
                         await self._serve(message)
             except Exception:  # one bad update must not disturb the others
                 log.exception("handling a Telegram message failed")
+            finally:
+                if claimed is not None:
+                    claimed.set()
 
     async def _serve(self, message: Message) -> None:
         bot = self.application.bot

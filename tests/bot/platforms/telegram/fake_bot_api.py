@@ -165,6 +165,7 @@ class FakeBotApi:
         self.confirm_offsets = True
         self.deliveries: dict[int, int] = {}  # update_id -> times handed out by getUpdates
         self.pushed: dict[int, Json] = {}  # update_id -> every update queued by `push`
+        self.webhook_url = ""  # set by setWebhook, cleared by deleteWebhook
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.base_file_url = ""
@@ -344,8 +345,13 @@ class FakeBotApi:
                 "can_read_all_group_messages": False,
                 "supports_inline_queries": False,
             },
-            "deleteWebhook": lambda _: True,
-            "setWebhook": lambda _: True,
+            "deleteWebhook": self._delete_webhook,
+            "setWebhook": self._set_webhook,
+            "getWebhookInfo": lambda _: {
+                "url": self.webhook_url,
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            },
             "setMyCommands": lambda _: True,
             "sendChatAction": self._chat_action,
             "sendMessage": self._send_message,
@@ -397,6 +403,14 @@ class FakeBotApi:
         for update in handed:
             self.deliveries[update["update_id"]] = self.deliveries.get(update["update_id"], 0) + 1
         return handed
+
+    def _set_webhook(self, call: Call) -> bool:
+        self.webhook_url = str(call.params.get("url", ""))
+        return True
+
+    def _delete_webhook(self, call: Call) -> bool:
+        self.webhook_url = ""
+        return True
 
     def redeliver(self, update_id: int) -> None:
         """Queue an update that was already handed out (and confirmed) once more."""

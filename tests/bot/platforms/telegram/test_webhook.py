@@ -6,11 +6,15 @@ import asyncio
 import socket
 
 import aiohttp
+import redis.asyncio as aioredis
+from telegram import Bot
 
 from bot.platforms.base import BotCore
 from bot.platforms.telegram.adapter import TelegramAdapter
+from bot.platforms.telegram.config import TelegramSettings
+from bot.platforms.telegram.webhook import register_webhook
 from tests.bot.platforms.telegram.conftest import FastClock, settings_for
-from tests.bot.platforms.telegram.fake_bot_api import FakeBotApi, private_chat, user
+from tests.bot.platforms.telegram.fake_bot_api import TOKEN, FakeBotApi, private_chat, user
 from tests.fakes import ScriptedChatModel
 
 SECRET = "s3cret-token"
@@ -61,3 +65,39 @@ async def test_webhook_updates_with_the_secret_are_served(
     finally:
         stopping.set()
         await asyncio.wait_for(task, 30)
+
+
+async def test_the_webhook_is_registered_once_and_again_only_when_it_changed(
+    api: FakeBotApi, redis_client: aioredis.Redis, other_process: aioredis.Redis
+) -> None:
+    url = "https://bot.example.org/hook"
+    settings = settings_for(api, webhook_url=url, webhook_secret=SECRET)
+    key = "telegram:777:webhook"
+    async with Bot(TOKEN, base_url=api.base_url) as bot:
+
+        async def register(client: aioredis.Redis, chosen: TelegramSettings) -> bool:
+            return await register_webhook(bot, client, key, chosen, registering_s=0.2)
+
+        # Two processes starting together: one registers.
+        assert [
+            await register(redis_client, settings),
+            await register(other_process, settings),
+        ] == [
+            True,
+            False,
+        ]
+        await asyncio.sleep(0.3)
+        assert not await register(other_process, settings)  # a restart: registered already
+        rotated = settings_for(api, webhook_url=url, webhook_secret="rotated-secret")
+        assert await register(other_process, rotated)
+        await asyncio.sleep(0.3)
+        api.webhook_url = ""  # removed meanwhile (long polling was used)
+        assert await register(redis_client, rotated)
+    registered = api.calls_of("setWebhook")
+    assert [call.params["secret_token"] for call in registered] == [
+        SECRET,
+        "rotated-secret",
+        "rotated-secret",
+    ]
+    assert all(call.params["url"] == url for call in registered)
+    assert api.calls_of("deleteWebhook") == []
