@@ -10,7 +10,8 @@ once. When a third of the answers are in, the polling process is SIGKILLed and
 restarted a second later.
 
 Reported: questions lost (no complete answer within `--timeout` s), doubled (two
-answers or more), left cut (a message showing part of an answer at the end); the most
+answers or more), left cut (a message showing part of an answer at the end, unmarked),
+marked interrupted (a cut message saying so, with the answer below it); the most
 message calls (sends, edits, drafts) the bot made in any second against Telegram's
 bot-wide limit of about 30; how long polling was without an owner after the kill; and
 the time from a question to its complete answer, p50 and p95, for questions asked
@@ -39,9 +40,15 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.chat_load import most_in_window, p95  # noqa: E402
 from bot.platforms.telegram.transport import BOT_MESSAGES_PER_S  # noqa: E402
+from bot.reply_journal import INTERRUPTED  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
-from tests.bot.platforms.telegram.fake_bot_api import FakeBotApi, private_chat, user  # noqa: E402
+from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
+    FakeBotApi,
+    group_chat,
+    private_chat,
+    user,
+)
 
 MESSAGE_CALLS = ("sendMessage", "editMessageText", "sendMessageDraft")
 
@@ -57,7 +64,9 @@ class Replica:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, api: FakeBotApi, redis_url: str, role_ttl_s: float, name: str) -> Replica:
+    async def start(
+        cls, api: FakeBotApi, redis_url: str, args: argparse.Namespace, name: str
+    ) -> Replica:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -65,9 +74,13 @@ class Replica:
             api.base_url,
             api.base_file_url,
             redis_url,
-            str(role_ttl_s),
+            str(args.role_ttl),
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "REPLICA_TOKEN_DELAY_S": str(args.token_delay),
+            },
             cwd=ROOT,
         )
         return cls(process, name)
@@ -118,12 +131,14 @@ class Run:
 
 async def converse(api: FakeBotApi, run: Run, index: int, questions: int, timeout_s: float) -> None:
     person = user(10_000 + index, f"P{index}")
-    chat = private_chat(person)
+    in_group = index % 2 == 0
+    chat = group_chat(-100_000 - index) if in_group else private_chat(person)
     await asyncio.sleep(random.uniform(0, 2.0))  # people do not all start at once
     for number in range(questions):
         question = Question(chat["id"], f"question {number} from {index}", time.monotonic())
         run.questions.append(question)
-        api.push(api.message(chat, person, question.text))
+        asked = f"/ask {question.text}" if in_group else question.text
+        api.push(api.message(chat, person, asked))
         try:
             await api.wait_for(
                 lambda q=question: any(s.text == q.answer for s in api.sent_to(q.chat_id)),  # type: ignore[misc]
@@ -153,7 +168,7 @@ async def kill_one(
         file=sys.stderr,
     )
     await asyncio.sleep(1.0)
-    replicas.append(await Replica.start(api, url, args.role_ttl, f"{victim.name}-restarted"))
+    replicas.append(await Replica.start(api, url, args, f"{victim.name}-restarted"))
     while run.owner_again_at is None:
         started = [r.polling_since for r in replicas if r is not victim and r.state == "polling"]
         if started and started[0] is not None and started[0] > run.killed_at:
@@ -178,7 +193,7 @@ async def watch_window(redis_url: str, run: Run) -> None:
 
 
 def tally(api: FakeBotApi, run: Run) -> dict[str, int]:
-    lost = doubled = cut = 0
+    lost = doubled = cut = marked = 0
     for question in run.questions:
         shown = [
             s.text for s in api.sent_to(question.chat_id) if s.text.startswith(question.answer)
@@ -195,7 +210,8 @@ def tally(api: FakeBotApi, run: Run) -> dict[str, int]:
         wanted = [q.answer for q in run.questions if q.chat_id == sent.chat_id]
         if sent.text not in wanted and any(answer.startswith(sent.text) for answer in wanted):
             cut += 1
-    return {"lost": lost, "doubled": doubled, "cut": cut}
+        marked += INTERRUPTED in sent.text
+    return {"lost": lost, "doubled": doubled, "cut": cut, "marked": marked}
 
 
 def latencies_ms(questions: list[Question]) -> tuple[float, float, int]:
@@ -212,7 +228,7 @@ async def benchmark(args: argparse.Namespace) -> None:
             api = FakeBotApi()
             await api.start()
             replicas = [
-                await Replica.start(api, redis_server.url, args.role_ttl, f"replica-{n}")
+                await Replica.start(api, redis_server.url, args, f"replica-{n}")
                 for n in range(args.processes)
             ]
             try:
@@ -274,7 +290,8 @@ def report(api: FakeBotApi, run: Run, elapsed: float, args: argparse.Namespace) 
     print("| --- | --- |")
     print(f"| questions lost (no complete answer in {args.timeout:.0f} s) | {counts['lost']} |")
     print(f"| questions answered twice or more | {counts['doubled']} |")
-    print(f"| messages left cut | {counts['cut']} |")
+    print(f"| messages left cut (unmarked) | {counts['cut']} |")
+    print(f"| cut messages marked interrupted, answered below | {counts['marked']} |")
     print(
         f"| most message calls reaching the server in any second (limit about "
         f"{BOT_MESSAGES_PER_S}) | "
@@ -299,6 +316,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per answer")
     parser.add_argument("--role-ttl", type=float, default=6.0, help="the polling lease, s")
+    parser.add_argument("--token-delay", type=float, default=0.3, help="s per word answered")
     parser.add_argument("--seed", type=int, default=7)
     asyncio.run(benchmark(parser.parse_args()))
 

@@ -412,5 +412,5 @@ class ChatService:
             if await self._locks.cancel_requested(key):
                 return
             ticks += 1
-            if ticks % 20 == 0:
+            if ticks % 8 == 0:  # every 2 s: a lease lasts 12 s
                 await lease.refresh()

@@ -162,7 +162,10 @@ class ReplyJournal:
             self.track(key, reply, None)
             return reply
         self.track(key, reply, entry)
-        outcome = await self._reattach(entry, reply)
+        try:
+            outcome = await self._reattach(entry, reply)
+        except NotImplementedError:  # the platform cannot edit a message it did not send
+            outcome = _Reattached.ENDED_CUT
         if outcome is _Reattached.FINISHED:
             log.info("finished a reply left unfinished by another process (%s)", key)
             return None
@@ -227,5 +230,9 @@ class ReplyJournal:
                 log.warning("could not cancel the job of an interrupted reply: %s", exc)
         if not entry.messages:  # only a draft was shown: the new answer replaces it
             return
-        cut.restore(entry.messages, entry.text)
+        try:
+            cut.restore(entry.messages, entry.text)
+        except NotImplementedError:  # e.g. an interaction's reply: its token died with it
+            log.info("a cut reply cannot be edited from here; answering again")
+            return
         await cut.fail(INTERRUPTED)

@@ -4,12 +4,18 @@ The conversation's lease (`storage.conversation_lock`) lets one answer be writte
 time; the queue (`storage.conversation_queue`) orders the questions waiting for it,
 across processes. A waiting question keeps its ticket alive by polling, and its reply
 shows how many answers are ahead of it until its turn comes.
+
+A caller that must keep several questions in order before they reach the queue (a chat's
+updates taken one by one from an ordered intake) learns when a question has its place:
+`tell_when_in_line(event)` before asking, and `event` is set once the question is being
+answered or queued; the next question may then go, and is queued behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from bot.errors import ConversationBusy, GenerationFailed
 from bot.reply_sink import ReplySink
@@ -19,6 +25,20 @@ from storage.conversation_queue import ConversationQueue, QueueFull, Ticket
 
 # How often a queued question checks whether its turn has come (and keeps its place).
 QUEUE_POLL_S = 0.2
+
+
+_in_line: ContextVar[asyncio.Event | None] = ContextVar("in_line", default=None)
+
+
+def tell_when_in_line(event: asyncio.Event) -> None:
+    """Set `event` once the question asked from this context has its place."""
+    _in_line.set(event)
+
+
+def _has_place() -> None:
+    event = _in_line.get()
+    if event is not None:
+        event.set()
 
 
 class TurnQueue:
@@ -41,12 +61,14 @@ class TurnQueue:
         key = scope.conversation_key
         lease = await self._locks.acquire(key, scope.user_key)
         if lease is not None and await self._queue.waiting(key) == 0:
+            _has_place()
             return lease
         if lease is not None:  # free, but others were queued first: they go first
             await lease.release()
         if interrupt is not None:
             await interrupt()
         ticket = await self._join(scope)
+        _has_place()
         try:
             return await self._take_turn(scope, ticket, sink, check_open)
         finally:

@@ -114,7 +114,7 @@ class ConversationLocks:
     # The chat service refreshes a lease every few seconds while it generates; a process
     # that dies holding one frees its conversation when the lease runs out, so the ttl is
     # what a conversation of a killed process waits before its next answer.
-    def __init__(self, redis: aioredis.Redis, ttl_s: float = 30, cancel_ttl_s: float = 60) -> None:
+    def __init__(self, redis: aioredis.Redis, ttl_s: float = 12, cancel_ttl_s: float = 60) -> None:
         if not ttl_s > 0 or not cancel_ttl_s > 0:
             raise ValueError("ttl_s and cancel_ttl_s must be positive numbers of seconds")
         self._redis = redis

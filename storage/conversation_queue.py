@@ -97,7 +97,10 @@ class ConversationQueue:
         *,
         max_waiting: int = 10,
         max_per_person: int = 3,
-        ticket_ttl_s: float = 15.0,
+        # Waiters refresh their ticket every fraction of a second; a dead process's tickets
+        # must be gone before its questions are taken over (the 10 s intake claim), or
+        # they would count against the person asking again.
+        ticket_ttl_s: float = 6.0,
     ) -> None:
         if max_waiting < 1 or max_per_person < 1 or not ticket_ttl_s > 0:
             raise ValueError("queue bounds must be at least 1 and the ticket ttl positive")

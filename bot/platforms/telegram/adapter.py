@@ -54,6 +54,7 @@ from bot.platforms.telegram.webhook import WebhookReceiver, register_webhook
 from bot.reply_sink import send_text
 from bot.requests import ChatMessage, CommandCall, UploadRequest, VoiceMessage
 from bot.scope import Role, Scope
+from bot.turn_queue import tell_when_in_line
 from storage.ordered_intake import OrderedIntake
 
 log = logging.getLogger(__name__)
@@ -264,19 +265,27 @@ class TelegramAdapter(PlatformAdapter):
 
     async def _take_update(self, payload: str) -> None:
         """Handle a recorded update; returning lets its chat's next update go. A question
-        (and what may become one) is answered first; a command such as /cancel is only
-        claimed, then runs beside the answer it may be about."""
+        (and what may become one) lets it go once it has its place in the conversation's
+        queue (so the next is queued behind it) or is over; a command such as /cancel
+        once it is claimed, to run beside the answer it may be about."""
         update = Update.de_json(json.loads(payload), self.application.bot)
         if update is None or update.message is None:
             return
         bot = self.application.bot
         request = read_request(update.message, bot.username, bot.id)
+        go_on = asyncio.Event()
         if request is None or request.command in (None, "/ask"):
+            self.in_flight.spawn(self._take_question(update, go_on))
+        else:
+            self.in_flight.spawn(self._handle_update(update, go_on))
+        await go_on.wait()
+
+    async def _take_question(self, update: Update, in_line: asyncio.Event) -> None:
+        tell_when_in_line(in_line)
+        try:
             await self._handle_update(update)
-            return
-        claimed = asyncio.Event()
-        self.in_flight.spawn(self._handle_update(update, claimed))
-        await claimed.wait()
+        finally:
+            in_line.set()
 
     async def _stop(self) -> None:
         """Stop taking updates, let replies in flight deliver (bounded), stop handling."""

@@ -207,7 +207,7 @@ async def test_a_cut_reply_that_cannot_be_finished_is_marked_and_answered_again(
     await api.wait_for(lambda: answer in _texts(api, group), 60)
     await asyncio.sleep(2.0)
     cut, again = _texts(api, group)
-    assert cut.startswith("answer to") and cut != answer
+    assert cut.startswith("answer") and cut != answer
     assert "interrupted" in cut  # not left looking finished
     assert again == answer
     assert other.process.returncode is None

@@ -21,7 +21,13 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.bot.platforms.telegram.fake_bot_api import FakeBotApi, Json, private_chat, user
+from tests.bot.platforms.telegram.fake_bot_api import (
+    FakeBotApi,
+    Json,
+    group_chat,
+    private_chat,
+    user,
+)
 
 REPO = Path(__file__).resolve().parents[4]
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
@@ -160,16 +166,22 @@ async def test_a_chats_updates_are_answered_in_order_across_processes(
     http: aiohttp.ClientSession,
 ) -> None:
     first, second = await start_webhooks(2, REPLICA_TOKEN_DELAY_S="0.2")
-    ann = user(6100, "Ann")
-    chat = private_chat(ann)
-    updates = [api.update(api.message(chat, ann, f"q{n}")) for n in range(1, 6)]
+    chat = group_chat(-100610)
+    people = [user(6100 + n, f"P{n}") for n in range(1, 6)]
+    updates = [
+        api.update(api.message(chat, person, f"/ask q{n}"))
+        for n, person in enumerate(people, start=1)
+    ]
     assert await first.post(http, updates[0]) == 200
     # While the first is being answered, the rest arrive, out of order (Telegram posts
     # over several connections), to both processes.
-    await api.wait_for(lambda: any(d.int("chat_id") == chat["id"] for d in api.drafts), 30)
+    await api.wait_for(lambda: any("answer to" in text for text in answers(api, chat)), 30)
     for n, index in enumerate((2, 4, 3, 1)):
         assert await (second if n % 2 == 0 else first).post(http, updates[index]) == 200
-    await api.wait_for(lambda: len(answers(api, chat)) >= 5, 60)
+    # Each is queued behind the one before it ("waiting: ..."), then answered in place.
+    await api.wait_for(
+        lambda: sum(text.startswith("answer to") for text in answers(api, chat)) >= 5, 90
+    )
     await settle()
     assert answers(api, chat) == [f"answer to: q{n}" for n in range(1, 6)]
 
