@@ -122,6 +122,8 @@ class DiscordAdapter(PlatformAdapter):
         self._webhook_destinations: dict[str, str] = {}
         self.client: DiscordClient | None = None
         self.ready = asyncio.Event()  # set once connected (READY and the servers received)
+        # Set once the slash commands are registered, or found registered, or failed to be.
+        self.commands_checked = asyncio.Event()
         self.rate_limits_seen = 0
 
     def intents(self) -> discord.Intents:
@@ -158,8 +160,7 @@ class DiscordAdapter(PlatformAdapter):
                 await client.login(token.get_secret_value())
                 await client.http.fetch_gateway()
                 self._share_identify_turns(client)
-                await self._sync_commands(tree, client, stopping)
-                await self._serve(client, stopping)
+                await self._serve(client, tree, stopping)
         except discord.LoginFailure as exc:
             raise ValueError(
                 "Discord refused BOT_DISCORD_TOKEN: copy the bot's current token from the "
@@ -174,17 +175,26 @@ class DiscordAdapter(PlatformAdapter):
         finally:
             async_context.reset(webhooks)
 
-    async def _serve(self, client: DiscordClient, stopping: asyncio.Event) -> None:
+    async def _serve(
+        self,
+        client: DiscordClient,
+        tree: discord.app_commands.CommandTree[Any],
+        stopping: asyncio.Event,
+    ) -> None:
         self._accepting = True
         connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        # Beside the gateway, not before it: registering may wait for another process
+        # registering, and the shards this process serves must not wait with it.
+        sync = asyncio.create_task(self._sync_commands(tree, client, stopping))
         stop = asyncio.create_task(stopping.wait())
         ready = asyncio.create_task(self._mark_ready(client))
         try:
             await asyncio.wait([connection, stop], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._accepting = False
-            stop.cancel()
-            ready.cancel()
+            for task in (stop, ready, sync):
+                task.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
             await self.in_flight.finish(self._settings.shutdown_grace_s)
             await client.close()
             with contextlib.suppress(asyncio.CancelledError):
@@ -217,6 +227,17 @@ class DiscordAdapter(PlatformAdapter):
         stopping: asyncio.Event,
     ) -> None:
         try:
+            await self._register_commands(tree, client, stopping)
+        finally:
+            self.commands_checked.set()
+
+    async def _register_commands(
+        self,
+        tree: discord.app_commands.CommandTree[Any],
+        client: DiscordClient,
+        stopping: asyncio.Event,
+    ) -> None:
+        try:
             synced = await sync_commands(
                 tree,
                 self._settings.guild_id,
@@ -230,6 +251,9 @@ class DiscordAdapter(PlatformAdapter):
                 "'applications.commands' scope",
                 exc,
             )
+            return
+        except Exception:  # a task of its own: its failure would otherwise go unseen
+            log.exception("registering the slash commands failed")
             return
         if synced is not None:
             log.info("registered %d slash commands", synced)
