@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -18,6 +19,7 @@ from bot.coordination import Coordination
 from bot.platforms.base import BotCore
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.platforms.discord.config import DiscordSettings
+from bot.platforms.discord.shards import SharedIdentifyTurns
 from tests.bot.platforms.discord.conftest import Running, settings_for
 from tests.bot.platforms.discord.fake_discord import FakeDiscord
 from tests.bot.platforms.discord.fake_world import (
@@ -230,3 +232,17 @@ def test_shard_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_wrong_shard_settings_name_the_fix(ids: str, count: int | None, error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         DiscordSettings.model_validate({"shard_ids": ids, "shard_count": count})
+
+
+async def test_without_redis_a_shard_waits_a_whole_window_instead(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    unreachable = aioredis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+    turns = SharedIdentifyTurns(unreachable, BOT_ID, 1, window_s=WINDOW_S)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await asyncio.wait_for(turns.wait_turn(0), 10)
+    finally:
+        await unreachable.aclose()
+    assert "could not take shard 0's identify turn" in caplog.text
