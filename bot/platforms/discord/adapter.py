@@ -28,6 +28,7 @@ from bot.platforms.discord.client import (
     use_api_base,
     webhook_token_in_path,
 )
+from bot.platforms.discord.command_sync import sync_commands
 from bot.platforms.discord.config import DiscordSettings
 from bot.platforms.discord.routing import (
     channel_allowed,
@@ -38,6 +39,7 @@ from bot.platforms.discord.routing import (
     scope_for,
     strip_mentions,
 )
+from bot.platforms.discord.shards import SharedIdentifyTurns
 from bot.platforms.discord.slash import build_tree
 from bot.platforms.discord.transport import (
     BOT_REQUESTS_PER_S,
@@ -46,6 +48,7 @@ from bot.platforms.discord.transport import (
     InteractionReply,
 )
 from bot.requests import CommandCall, Upload, UploadRequest, VoiceMessage
+from storage.identify_gate import IDENTIFY_WINDOW_S
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +98,15 @@ class DiscordAdapter(PlatformAdapter):
     name = "discord"
 
     def __init__(
-        self, core: BotCore, settings: DiscordSettings, clock: Clock | None = None
+        self,
+        core: BotCore,
+        settings: DiscordSettings,
+        clock: Clock | None = None,
+        identify_window_s: float = IDENTIFY_WINDOW_S,
     ) -> None:
         self._core = core
         self._settings = settings
+        self._identify_window_s = identify_window_s  # Discord's 5 s; tests shorten it
         # Names this bot's shared state (claims, windows) without the token itself.
         self._bot_key = bot_key(settings.token.get_secret_value()) if settings.token else "none"
         self._pacer = pacers(
@@ -114,6 +122,8 @@ class DiscordAdapter(PlatformAdapter):
         self._webhook_destinations: dict[str, str] = {}
         self.client: DiscordClient | None = None
         self.ready = asyncio.Event()  # set once connected (READY and the servers received)
+        # Set once the slash commands are registered, or found registered, or failed to be.
+        self.commands_checked = asyncio.Event()
         self.rate_limits_seen = 0
 
     def intents(self) -> discord.Intents:
@@ -139,6 +149,8 @@ class DiscordAdapter(PlatformAdapter):
             intents=self.intents(),
             on_message_cb=self._on_message,
             rate_limited=self._rate_limited,
+            shard_ids=self._settings.shard_ids,
+            shard_count=self._settings.shard_count,
         )
         self.client = client
         tree = build_tree(client, self)
@@ -147,8 +159,8 @@ class DiscordAdapter(PlatformAdapter):
             async with client:
                 await client.login(token.get_secret_value())
                 await client.http.fetch_gateway()
-                await self._sync_commands(tree)
-                await self._serve(client, stopping)
+                self._share_identify_turns(client)
+                await self._serve(client, tree, stopping)
         except discord.LoginFailure as exc:
             raise ValueError(
                 "Discord refused BOT_DISCORD_TOKEN: copy the bot's current token from the "
@@ -163,17 +175,26 @@ class DiscordAdapter(PlatformAdapter):
         finally:
             async_context.reset(webhooks)
 
-    async def _serve(self, client: DiscordClient, stopping: asyncio.Event) -> None:
+    async def _serve(
+        self,
+        client: DiscordClient,
+        tree: discord.app_commands.CommandTree[Any],
+        stopping: asyncio.Event,
+    ) -> None:
         self._accepting = True
         connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        # Beside the gateway, not before it: registering may wait for another process
+        # registering, and the shards this process serves must not wait with it.
+        sync = asyncio.create_task(self._sync_commands(tree, client, stopping))
         stop = asyncio.create_task(stopping.wait())
         ready = asyncio.create_task(self._mark_ready(client))
         try:
             await asyncio.wait([connection, stop], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._accepting = False
-            stop.cancel()
-            ready.cancel()
+            for task in (stop, ready, sync):
+                task.cancel()
+            await asyncio.gather(sync, return_exceptions=True)
             await self.in_flight.finish(self._settings.shutdown_grace_s)
             await client.close()
             with contextlib.suppress(asyncio.CancelledError):
@@ -186,15 +207,44 @@ class DiscordAdapter(PlatformAdapter):
         self.ready.set()
         log.info("connected to Discord as %s", client.user)
 
-    async def _sync_commands(self, tree: discord.app_commands.CommandTree[Any]) -> None:
-        guild_id = self._settings.guild_id
+    def _share_identify_turns(self, client: DiscordClient) -> None:
+        """With other processes possibly serving other shards of the bot, start sessions
+        in turns taken in Redis; alone, discord.py's own pacing is enough."""
+        coordination = self._core.coordination
+        if coordination is None or client.application_id is None:
+            return
+        client.identify_turns = SharedIdentifyTurns(
+            coordination.redis,
+            client.application_id,
+            client.http.max_concurrency,
+            self._identify_window_s,
+        )
+
+    async def _sync_commands(
+        self,
+        tree: discord.app_commands.CommandTree[Any],
+        client: DiscordClient,
+        stopping: asyncio.Event,
+    ) -> None:
         try:
-            if guild_id is not None:
-                guild = discord.Object(id=guild_id)
-                tree.copy_global_to(guild=guild)
-                synced = await tree.sync(guild=guild)
-            else:
-                synced = await tree.sync()
+            await self._register_commands(tree, client, stopping)
+        finally:
+            self.commands_checked.set()
+
+    async def _register_commands(
+        self,
+        tree: discord.app_commands.CommandTree[Any],
+        client: DiscordClient,
+        stopping: asyncio.Event,
+    ) -> None:
+        try:
+            synced = await sync_commands(
+                tree,
+                self._settings.guild_id,
+                self._core.coordination,
+                client.application_id or 0,
+                stopping,
+            )
         except discord.HTTPException as exc:
             log.warning(
                 "could not register the slash commands (%s); invite the bot with the "
@@ -202,7 +252,11 @@ class DiscordAdapter(PlatformAdapter):
                 exc,
             )
             return
-        log.info("registered %d slash commands", len(synced))
+        except Exception:  # a task of its own: its failure would otherwise go unseen
+            log.exception("registering the slash commands failed")
+            return
+        if synced is not None:
+            log.info("registered %d slash commands", synced)
 
     async def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
         """discord.py answers a 429 by waiting and retrying; pause the destination too, so

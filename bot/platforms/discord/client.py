@@ -18,6 +18,11 @@ process, so instead one client is rebased through three supported seams:
   each 429 response. discord.py sleeps `retry_after` and retries a 429 itself, so the
   caller never sees it; the trace lets the delivery layer pause that destination too,
   so other replies there wait instead of running into the same limit.
+
+The client is discord.py's `AutoShardedClient`, so one process can serve any range of
+the bot's gateway shards (all of them when no range is set). Before each IDENTIFY it
+waits for its turn (`IdentifyTurns`): Discord refuses sessions started faster than its
+`max_concurrency` per 5 s, counted over every process of the bot.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import contextvars
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import discord
@@ -56,6 +61,8 @@ class RebasedHTTPClient(HTTPClient):
         super().__init__(client.loop, http_trace=trace)
         self.rebase = _Rebase(api_base)
         self.gateway: yarl.URL | None = None
+        self.recommended_shards = 1
+        self.max_concurrency = 1
 
     async def request(
         self, route: Route, *, files: Any = None, form: Any = None, **kwargs: Any
@@ -65,8 +72,10 @@ class RebasedHTTPClient(HTTPClient):
 
     async def fetch_gateway(self) -> yarl.URL:
         """Ask the API where its gateway is; later connections go there."""
-        _shards, url, _limits = await self.get_bot_gateway()
+        shards, url, limits = await self.get_bot_gateway()
         self.gateway = yarl.URL(url)
+        self.recommended_shards = shards
+        self.max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
         return self.gateway
 
     async def ws_connect(self, url: str, *, compress: int = 0) -> aiohttp.ClientWebSocketResponse:
@@ -141,8 +150,16 @@ def webhook_token_in_path(path: str) -> str | None:
 MessageHandler = Callable[[discord.Message], Awaitable[None]]
 
 
-class DiscordClient(discord.Client):
-    """A `discord.Client` talking to `api_base`, handing each message to `on_message_cb`."""
+class IdentifyTurns(Protocol):
+    """Whose turn it is to start a gateway session (`storage.identify_gate.IdentifyGate`)."""
+
+    async def wait_turn(self, shard_id: int) -> None: ...
+
+
+class DiscordClient(discord.AutoShardedClient):
+    """discord.py's sharded client talking to `api_base`, serving `shard_ids` of
+    `shard_count` shards (None: all, as many as Discord recommends), handing each message
+    to `on_message_cb`."""
 
     def __init__(
         self,
@@ -151,10 +168,15 @@ class DiscordClient(discord.Client):
         intents: discord.Intents,
         on_message_cb: MessageHandler,
         rate_limited: RateLimitSeen,
+        shard_ids: list[int] | None = None,
+        shard_count: int | None = None,
     ) -> None:
         trace = rate_limit_trace(rate_limited)
         super().__init__(
             intents=intents,
+            # None serves every shard (discord.py's option type leaves it out).
+            shard_ids=shard_ids or None,  # type: ignore[arg-type]
+            shard_count=shard_count,
             # Every message the bot sends pings nobody, whatever the model wrote; each
             # call also passes AllowedMentions.none() explicitly.
             allowed_mentions=discord.AllowedMentions.none(),
@@ -165,6 +187,16 @@ class DiscordClient(discord.Client):
         self.http: RebasedHTTPClient = RebasedHTTPClient(self, api_base, trace)
         self._connection.http = self.http
         self._on_message_cb = on_message_cb
+        # Set once the API said how many sessions may start at once (`fetch_gateway`);
+        # None: discord.py's own pacing, enough for one process.
+        self.identify_turns: IdentifyTurns | None = None
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        turns = self.identify_turns
+        if turns is None:
+            await super().before_identify_hook(shard_id, initial=initial)
+            return
+        await turns.wait_turn(shard_id or 0)
 
     async def on_message(self, message: discord.Message) -> None:
         await self._on_message_cb(message)

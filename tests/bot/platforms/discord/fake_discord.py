@@ -6,6 +6,12 @@ records every request, keeps the text of each message the bot sent, answers like
 (2,000 characters or a 400 with code 50035; 404 / 403 with Discord's error codes) and can
 answer 429 with `retry_after` and the headers discord.py reads, for calls a test picks.
 The world it serves (a server with channels, threads, roles, members) is `fake_world`.
+
+The gateway knows shards as Discord does: each connection IDENTIFYs as shard
+`[id, count]`, receives only the servers of its shard (`(guild_id >> 22) % count`) and
+their events, DMs arrive on shard 0, and GET /gateway/bot recommends `shards` and says
+`max_concurrency`. Every IDENTIFY is recorded with its shard and time (`identified`), so
+a test can check how sessions of one bucket were spaced.
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from tests.bot.platforms.discord.fake_world import (
     GUILD_CHANNELS,
     GUILD_ID,
     OWNER_ID,
+    SECOND_GENERAL,
+    SECOND_GUILD_ID,
     TIMESTAMP,
     TOKEN,
     USER_THREAD,
     guild,
     member,
     permissions_of,
+    second_guild,
     text_channel,
     thread,
     user,
@@ -89,16 +98,54 @@ class Interaction:
     messages: list[int] = field(default_factory=list)  # the original response, then follow-ups
 
 
+@dataclass
+class Identified:
+    """One IDENTIFY: which shard started a session, and when (time.monotonic)."""
+
+    shard_id: int
+    shard_count: int
+    at: float
+
+
+@dataclass
+class GatewaySession:
+    """One shard's session: its connection (None while disconnected) and the events it
+    was sent, kept for a RESUME to replay."""
+
+    shard_id: int
+    shard_count: int
+    session_id: str
+    ws: web.WebSocketResponse | None
+    sequence: int = 0
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+
 class FakeDiscord:
-    def __init__(self, extra_channels: Iterable[int] = ()) -> None:
+    def __init__(
+        self,
+        extra_channels: Iterable[int] = (),
+        *,
+        shards: int = 1,
+        max_concurrency: int = 1,
+        second_guild: bool = False,
+    ) -> None:
         self.extra_channels = list(extra_channels)
-        self.guild_channels = GUILD_CHANNELS | set(self.extra_channels)
+        self.shards = shards  # what GET /gateway/bot recommends
+        self.max_concurrency = max_concurrency
+        self.guild_ids = [GUILD_ID, SECOND_GUILD_ID] if second_guild else [GUILD_ID]
+        # Channel id -> its server; other channels are DMs.
+        self.channel_guild = dict.fromkeys(GUILD_CHANNELS | set(self.extra_channels), GUILD_ID)
+        if second_guild:
+            self.channel_guild[SECOND_GENERAL] = SECOND_GUILD_ID
         self.updated_at: dict[int, float] = {}  # message id -> when its text last changed
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}  # every message the bot posted, by id
         self.posted: dict[int, dict[str, Any]] = {}  # every message people posted, by id
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id
         self.identifies: list[dict[str, Any]] = []
+        self.identified: list[Identified] = []
+        # (shard id, event name, the object's id) of every event sent on a connection.
+        self.delivered: list[tuple[int, str, str]] = []
         self.resumes: list[dict[str, Any]] = []
         self.interactions: dict[str, Interaction] = {}
         self.attachments: dict[str, bytes] = {}
@@ -109,10 +156,7 @@ class FakeDiscord:
         self._rate_limits: list[_RateLimit] = []
         self._ids = itertools.count(10**15)
         self._changed = asyncio.Condition()
-        self._ws: web.WebSocketResponse | None = None
-        self._session = ""
-        self._sequence = 0
-        self._sent_events: list[dict[str, Any]] = []
+        self.sessions: dict[int, GatewaySession] = {}  # by shard id
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -149,8 +193,9 @@ class FakeDiscord:
         return f"{self.url}/api/v10"
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for session in list(self.sessions.values()):
+            if session.ws is not None:
+                await session.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -172,25 +217,44 @@ class FakeDiscord:
             _RateLimit(method, re.compile(path), times, every, retry_after=retry_after, via=via)
         )
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event; kept for replay if the connection is down (as Discord does)."""
-        self._sequence += 1
-        payload = {"op": 0, "t": event, "s": self._sequence, "d": data}
-        self._sent_events.append(payload)
-        if self._ws is not None and not self._ws.closed:
-            await self._ws.send_json(payload)
+    def shard_of(self, data: dict[str, Any]) -> int:
+        """The shard an event goes to: its server's, or 0 for one without (a DM)."""
+        guild_id = data.get("guild_id")
+        if guild_id is None:
+            return 0
+        counts = {session.shard_count for session in self.sessions.values()}
+        count = counts.pop() if len(counts) == 1 else self.shards
+        return (int(guild_id) >> 22) % count
+
+    async def dispatch(self, event: str, data: dict[str, Any], shard: int | None = None) -> None:
+        """Send a gateway event to its shard's session (`shard_of`, unless given); kept for
+        replay if the connection is down (as Discord does). An event for a shard nobody
+        started a session for is lost."""
+        session = self.sessions.get(self.shard_of(data) if shard is None else shard)
+        if session is None:
+            return
+        session.sequence += 1
+        payload = {"op": 0, "t": event, "s": session.sequence, "d": data}
+        session.sent.append(payload)
+        if session.ws is not None and not session.ws.closed:
+            self.delivered.append((session.shard_id, event, str(data.get("id", ""))))
+            await session.ws.send_json(payload)
 
     async def replay(self, event: str, event_id: int) -> None:
         """Send again an event already sent (as after a resume that replays it)."""
         sent = next(
-            p for p in self._sent_events if p["t"] == event and p["d"]["id"] == str(event_id)
+            payload
+            for session in self.sessions.values()
+            for payload in session.sent
+            if payload["t"] == event and payload["d"]["id"] == str(event_id)
         )
         await self.dispatch(event, sent["d"])
 
     async def drop_gateway(self) -> None:
-        """Close the gateway connection as a network failure would (resumable)."""
-        if self._ws is not None:
-            await self._ws.close(code=4000, message=b"dropped")
+        """Close every gateway connection as a network failure would (resumable)."""
+        for session in list(self.sessions.values()):
+            if session.ws is not None:
+                await session.ws.close(code=4000, message=b"dropped")
 
     async def message(
         self,
@@ -223,7 +287,7 @@ class FakeDiscord:
             "flags": 0,
         }
         if not dm:
-            data["guild_id"] = str(GUILD_ID)
+            data["guild_id"] = str(self.channel_guild.get(channel, GUILD_ID))
             data["member"] = member(author, with_user=False)
         if reply_to is not None:
             data["type"] = 19
@@ -265,14 +329,17 @@ class FakeDiscord:
         if resolved:
             command["resolved"] = resolved
         kind = "thread" if channel in (BOT_THREAD, USER_THREAD) else "text"
+        guild_id = self.channel_guild.get(channel, GUILD_ID)
         data: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(BOT_ID),
             "type": 4 if autocomplete else 2,
             "data": command,
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(guild_id),
             "channel_id": str(channel),
-            "channel": thread(channel, ALICE) if kind == "thread" else text_channel(channel, "c"),
+            "channel": (
+                thread(channel, ALICE) if kind == "thread" else text_channel(channel, "c", guild_id)
+            ),
             "member": {**member(author), "permissions": str(permissions_of(author))},
             "token": token,
             "version": 1,
@@ -280,7 +347,7 @@ class FakeDiscord:
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "authorizing_integration_owners": {"0": str(guild_id)},
             "context": 0,
             "attachment_size_limit": 25 * 1024 * 1024,
         }
@@ -409,12 +476,12 @@ class FakeDiscord:
         return _json(
             {
                 "url": self.url.replace("http", "ws", 1) + "/gateway",
-                "shards": 1,
+                "shards": self.shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
                     "reset_after": 0,
-                    "max_concurrency": 1,
+                    "max_concurrency": self.max_concurrency,
                 },
             }
         )
@@ -478,8 +545,8 @@ class FakeDiscord:
             }
         if webhook:
             message["webhook_id"] = str(BOT_ID)
-        if int(channel) in self.guild_channels:
-            message["guild_id"] = str(GUILD_ID)
+        if int(channel) in self.channel_guild:
+            message["guild_id"] = str(self.channel_guild[int(channel)])
         self.messages[message_id] = message
         self.updated_at[message_id] = time.monotonic()
         return message
@@ -563,10 +630,12 @@ class FakeDiscord:
         return web.Response(body=data)
 
     # -- gateway ------------------------------------------------------------------------
+    def _guild_payload(self, guild_id: int) -> dict[str, Any]:
+        return guild(self.extra_channels) if guild_id == GUILD_ID else second_guild()
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        self._ws = ws
         await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
         async for frame in ws:
             packet = json.loads(frame.data)
@@ -577,41 +646,54 @@ class FakeDiscord:
                 await self._identify(ws, data)
             elif op == 6:
                 await self._resume(ws, data)
-        if self._ws is ws:
-            self._ws = None
+        for session in self.sessions.values():
+            if session.ws is ws:
+                session.ws = None
         return ws
 
     async def _identify(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        shard_id, shard_count = data.get("shard") or (0, 1)
         async with self._changed:
             self.identifies.append(data)
+            self.identified.append(Identified(shard_id, shard_count, time.monotonic()))
             self._changed.notify_all()
         if data["intents"] & MESSAGE_CONTENT_INTENT and not self.message_content_enabled:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        self._session = f"session-{len(self.identifies)}"
-        self._sent_events.clear()
+        if not 0 <= shard_id < shard_count:
+            await ws.close(code=4010, message=b"Invalid shard.")
+            return
+        session = GatewaySession(shard_id, shard_count, f"session-{len(self.identifies)}", ws)
+        self.sessions[shard_id] = session
+        guilds = [g for g in self.guild_ids if (g >> 22) % shard_count == shard_id]
         ready = {
             "v": 10,
             "user": user(BOT_ID),
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-            "session_id": self._session,
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "session_id": session.session_id,
             "resume_gateway_url": self.url.replace("http", "ws", 1) + "/gateway",
             "application": {"id": str(BOT_ID), "flags": 0},
             "private_channels": [],
             "relationships": [],
+            "shard": [shard_id, shard_count],
         }
-        await self.dispatch("READY", ready)
-        await self.dispatch("GUILD_CREATE", guild(self.extra_channels))
+        await self.dispatch("READY", ready, shard=shard_id)
+        for guild_id in guilds:
+            await self.dispatch("GUILD_CREATE", self._guild_payload(guild_id), shard=shard_id)
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         async with self._changed:
             self.resumes.append(data)
             self._changed.notify_all()
-        if data.get("session_id") != self._session:
+        session = next(
+            (s for s in self.sessions.values() if s.session_id == data.get("session_id")), None
+        )
+        if session is None:
             await ws.send_json({"op": 9, "d": False, "s": None, "t": None})
             return
-        for event in self._sent_events:  # what the bot missed while disconnected
+        session.ws = ws
+        for event in session.sent:  # what the bot missed while disconnected
             if event["s"] > (data.get("seq") or 0):
                 await ws.send_json(event)
-        self._sequence += 1
-        await ws.send_json({"op": 0, "t": "RESUMED", "s": self._sequence, "d": {}})
+        session.sequence += 1
+        await ws.send_json({"op": 0, "t": "RESUMED", "s": session.sequence, "d": {}})

@@ -1,5 +1,6 @@
 """The fake Discord's world: one server ("guild") with channels, threads, roles and
-members, and the JSON objects Discord sends for them."""
+members (and a second, bare server for tests of shards), and the JSON objects Discord
+sends for them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ USER_THREAD = 301  # a thread in GENERAL someone else started
 ALICE, BOB, CAROL, OTHER_BOT = 501, 502, 503, 600
 DM_ALICE = 10_000 + ALICE  # alice's DM channel with the bot
 GUILD_CHANNELS = {GENERAL, OTHER, BOT_THREAD, USER_THREAD}
+# A second server, on shard 1 of 2: a server's shard is (id >> 22) % shard count.
+SECOND_GUILD_ID = (1 << 22) + GUILD_ID
+SECOND_GENERAL = 250
 ADMIN_ROLE, MODERATOR_ROLE = 110, 111
 
 _VIEW_SEND_READ = (1 << 10) | (1 << 11) | (1 << 16)
@@ -75,7 +79,7 @@ def _role(role_id: int, name: str, permissions: int) -> dict[str, Any]:
         "name": name,
         "color": 0,
         "hoist": False,
-        "position": 0 if role_id == GUILD_ID else 1,
+        "position": 0 if role_id in (GUILD_ID, SECOND_GUILD_ID) else 1,
         "permissions": str(permissions),
         "managed": False,
         "mentionable": False,
@@ -83,11 +87,11 @@ def _role(role_id: int, name: str, permissions: int) -> dict[str, Any]:
     }
 
 
-def text_channel(channel_id: int, name: str) -> dict[str, Any]:
+def text_channel(channel_id: int, name: str, guild_id: int = GUILD_ID) -> dict[str, Any]:
     return {
         "id": str(channel_id),
         "type": 0,
-        "guild_id": str(GUILD_ID),
+        "guild_id": str(guild_id),
         "name": name,
         "position": 0,
         "permission_overwrites": [],
@@ -116,6 +120,18 @@ def thread(thread_id: int, owner: int) -> dict[str, Any]:
             "archive_timestamp": TIMESTAMP,
             "locked": False,
         },
+    }
+
+
+def second_guild() -> dict[str, Any]:
+    """Another server with one text channel and no threads."""
+    return {
+        **guild(),
+        "id": str(SECOND_GUILD_ID),
+        "name": "Second Server",
+        "roles": [_role(SECOND_GUILD_ID, "@everyone", _VIEW_SEND_READ)],
+        "channels": [text_channel(SECOND_GENERAL, "general", SECOND_GUILD_ID)],
+        "threads": [],
     }
 
 

@@ -28,6 +28,7 @@ async def answer(fake: FakeDiscord, bot: Running, token: str) -> str:
 
 
 async def test_commands_are_synced_at_start(fake: FakeDiscord, bot: Running) -> None:
+    await fake.wait_for(lambda: "global" in fake.commands)  # beside connecting
     commands = {command["name"]: command for command in fake.commands["global"]}
     assert set(commands) == {
         "ask",
@@ -59,6 +60,7 @@ async def test_commands_go_to_one_server_when_configured(
     fake: FakeDiscord, start_adapter: StartAdapter
 ) -> None:
     await start_adapter(guild_id=GUILD_ID)
+    await fake.wait_for(lambda: str(GUILD_ID) in fake.commands)
     assert "global" not in fake.commands
     assert {command["name"] for command in fake.commands[str(GUILD_ID)]} >= {"ask", "docs"}
 
