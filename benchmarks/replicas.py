@@ -1,6 +1,6 @@
 """Several Telegram bot processes on one Redis, one SIGKILLed mid-run and restarted.
 
-Three real bot processes (tests/bot/platforms/telegram/replica_process.py: the real
+Three real bot processes (tests/bot/platforms/replica_process.py: the real
 adapter and chat service, a scripted model answering "answer to: QUESTION" word by
 word) serve one bot against the local fake Bot API server, which keeps updates pending
 until a later offset confirms them and ends a second concurrent poll with 409. One
@@ -70,7 +70,8 @@ class Replica:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tests.bot.platforms.telegram.replica_process",
+            "tests.bot.platforms.replica_process",
+            "telegram",
             api.base_url,
             api.base_file_url,
             redis_url,

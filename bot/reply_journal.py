@@ -161,6 +161,12 @@ class ReplyJournal:
         if entry is None or not (entry.messages or entry.text):
             self.track(key, reply, None)
             return reply
+        log.info(
+            "a reply to %s was left unfinished: %d messages shown, job %s",
+            key,
+            len(entry.messages),
+            entry.job_id or "none",
+        )
         self.track(key, reply, entry)
         try:
             outcome = await self._reattach(entry, reply)

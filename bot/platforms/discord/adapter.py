@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from typing import Any
 
 import discord
 from discord.webhook.async_ import async_context
 
-from bot.coordination import handle_once, pacers
+from bot.coordination import handle_once, pacers, track_reply
 from bot.delivery import Clock, StreamingReply, Transport
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.discord.client import (
@@ -188,11 +189,12 @@ class DiscordAdapter(PlatformAdapter):
         sync = asyncio.create_task(self._sync_commands(tree, client, stopping))
         stop = asyncio.create_task(stopping.wait())
         ready = asyncio.create_task(self._mark_ready(client))
+        recovering = self._recover(stopping)
         try:
             await asyncio.wait([connection, stop], return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._accepting = False
-            for task in (stop, ready, sync):
+            for task in (stop, ready, sync, *recovering):
                 task.cancel()
             await asyncio.gather(sync, return_exceptions=True)
             await self.in_flight.finish(self._settings.shutdown_grace_s)
@@ -291,11 +293,49 @@ class DiscordAdapter(PlatformAdapter):
         # Its own task: the gateway keeps reading while the reply streams.
         self.in_flight.spawn(self._answer(message, me))
 
+    @property
+    def _messages_source(self) -> str:
+        return f"discord:{self._bot_key}:message"
+
     async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
-        source = f"discord:{self._bot_key}:message"
-        async with handle_once(self._core.coordination, source, message.id) as mine:
+        # Where to find the message again: another process takes it over from this when
+        # this one dies before answering (Discord does not send it again by itself).
+        payload = json.dumps({"channel": message.channel.id, "message": message.id})
+        source = self._messages_source
+        async with handle_once(self._core.coordination, source, message.id, payload) as mine:
             if mine:
                 await self._answer_once(message, me)
+
+    def _recover(self, stopping: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Every process, whatever its shards, answers the messages whose process died
+        before answering them (or stopped: a restart's questions are answered again)."""
+        coordination = self._core.coordination
+        if coordination is None:
+            return []
+        recover = coordination.recover(
+            self._messages_source, self._answer_payload, self.in_flight.spawn, stopping
+        )
+        return [asyncio.create_task(recover, name="discord-recover")]
+
+    async def _answer_payload(self, payload: str) -> None:
+        """Answer a message taken over from another process: fetched again by its ids
+        (this process may not serve the shard it came on)."""
+        await self.ready.wait()  # the client knows who it is, and can fetch
+        client = self.client
+        if client is None or client.user is None:
+            return
+        ids = json.loads(payload)
+        try:
+            channel = client.get_channel(ids["channel"]) or await client.fetch_channel(
+                ids["channel"]
+            )
+            if not isinstance(channel, discord.abc.Messageable):
+                return
+            message = await channel.fetch_message(ids["message"])
+        except discord.NotFound:
+            log.info("a message taken over was deleted meanwhile; not answering it")
+            return
+        await self._answer_once(message, client.user)
 
     async def _answer_once(self, message: discord.Message, me: discord.ClientUser) -> None:
         text = strip_mentions(message.content, me)
@@ -306,7 +346,12 @@ class DiscordAdapter(PlatformAdapter):
             message.guild.id if message.guild else None,
             role_of(message.author, self._settings),
         )
-        sink = self._reply(ChannelReply(message.channel, reply_to=message), message.channel.id)
+        # A reply another process left cut is finished, or marked and answered again.
+        sink = await track_reply(
+            self._reply(ChannelReply(message.channel, reply_to=message), message.channel.id)
+        )
+        if sink is None:
+            return
         try:
             clip = clip_in(message)
             if message.attachments and _is_docs_add(text):

@@ -118,13 +118,25 @@ class ChannelReply(Transport[discord.Message]):
             self._reference = reference  # still the first message when retried
             raise
 
+    def message_ref(self, handle: discord.Message) -> str:
+        return str(handle.id)
+
+    def handle_of(self, ref: str) -> discord.Message:
+        # A message sent by another process: edited through a partial message (its id is
+        # all an edit needs); it stands in for the full message this process never had.
+        partial = getattr(self._channel, "get_partial_message", None)
+        if partial is None:
+            raise NotImplementedError("this channel cannot edit a message by its id")
+        return partial(int(ref))  # type: ignore[no-any-return]
+
     async def edit(self, handle: discord.Message, text: str, *, plain: bool = False) -> None:
-        if handle.content == text:
+        if getattr(handle, "content", None) == text:
             return
         edited = await translate(
             handle.edit(content=text, allowed_mentions=_NO_MENTIONS), editing=True
         )
-        handle.content = edited.content
+        if isinstance(handle, discord.Message):
+            handle.content = edited.content
 
     async def typing(self) -> None:
         await translate(self._typing_once())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -26,6 +26,7 @@ from storage.documents import MiniLMEmbedder, PgDocumentStore
 from storage.token_budget import TokenBudget
 from tests.conftest import LLAMA_SERVER_KEY
 from tests.fakes import ScriptedChatModel
+from tests.inference.conftest import Pool
 
 
 @pytest.fixture
@@ -94,3 +95,12 @@ def backend_settings(request: pytest.FixtureRequest) -> dict[str, object]:
 def coordinated_core(core: BotCore, redis_client: aioredis.Redis) -> BotCore:
     """The same core, with the shared state several bot processes coordinate through."""
     return dataclasses.replace(core, coordination=Coordination(redis_client))
+
+
+@pytest.fixture
+def pool(redis_client: aioredis.Redis, redis_url: str) -> Iterator[Pool]:
+    """Inference workers in this test process, apart from the bot processes it starts
+    (`tests.bot.platforms.processes`): they go on writing when a bot process is killed."""
+    started = Pool(redis_url)
+    yield started
+    started.stop_all()

@@ -172,6 +172,8 @@ class FakeDiscord:
             ("GET", "/oauth2/applications/@me", self._application),
             ("PUT", "/applications/{app}/commands", self._sync),
             ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync),
+            ("GET", "/channels/{channel}", self._channel),
+            ("GET", "/channels/{channel}/messages/{message}", self._get_message),
             ("POST", "/channels/{channel}/messages", self._create_message),
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
             ("POST", "/channels/{channel}/typing", self._typing),
@@ -550,6 +552,27 @@ class FakeDiscord:
         self.messages[message_id] = message
         self.updated_at[message_id] = time.monotonic()
         return message
+
+    async def _channel(self, request: web.Request) -> web.Response:
+        """A channel by id: a server's channel or thread, else a DM with whoever wrote in it."""
+        channel_id = request.match_info["channel"]
+        guild_id = self.channel_guild.get(int(channel_id))
+        if guild_id is not None:
+            found = self._guild_payload(guild_id)
+            for channel in found["channels"] + found["threads"]:
+                if channel["id"] == channel_id:
+                    return _json({**channel, "guild_id": str(guild_id)})
+        authors = [m["author"] for m in self.posted.values() if m["channel_id"] == channel_id]
+        if guild_id is None and authors:
+            return _json({"id": channel_id, "type": 1, "recipients": [authors[0]]})
+        return _error(404, 10003, "Unknown Channel")
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        message_id = int(request.match_info["message"])
+        found = self.posted.get(message_id) or self.messages.get(message_id)
+        if found is None or message_id in self.deleted:
+            return _error(404, 10008, "Unknown Message")
+        return _json(found)
 
     async def _create_message(self, request: web.Request) -> web.Response:
         body = await request.json()

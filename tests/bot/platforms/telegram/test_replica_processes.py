@@ -4,15 +4,12 @@ it is SIGKILLed a standby takes polling over and answers what comes next."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
+from tests.bot.platforms.processes import ReplicaProcess
 from tests.bot.platforms.telegram.fake_bot_api import (
     FakeBotApi,
     Json,
@@ -23,43 +20,6 @@ from tests.bot.platforms.telegram.fake_bot_api import (
 from tests.inference.conftest import Pool
 from tests.inference.scripted_runner import ScriptedRunner
 
-REPO = Path(__file__).resolve().parents[4]
-
-
-class ReplicaProcess:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.state = "starting"
-        self.changed = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.state = line.decode().strip()
-            self.changed.set()
-
-    async def reaches(self, *states: str) -> str:
-        """Wait until the process reports one of `states`."""
-        while self.state not in states:
-            self.changed.clear()
-            await self.changed.wait()
-        return self.state
-
-    async def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        await self._reader
-
 
 @pytest.fixture
 async def start_process(
@@ -68,18 +28,9 @@ async def start_process(
     started: list[ReplicaProcess] = []
 
     async def start(**env: str) -> ReplicaProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.bot.platforms.telegram.replica_process",
-            api.base_url,
-            api.base_file_url,
-            redis_url,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(REPO), **env},
-            cwd=REPO,
+        replica = await ReplicaProcess.start(
+            "telegram", api.base_url, api.base_file_url, redis_url, **env
         )
-        replica = ReplicaProcess(process)
         started.append(replica)
         return replica
 
@@ -140,14 +91,6 @@ async def test_a_question_whose_process_was_killed_mid_answer_is_answered_by_ano
     await asyncio.sleep(2.0)
     assert [s.text for s in api.sent_to(chat["id"])] == ["answer to: cut me off"]
     assert other.process.returncode is None
-
-
-@pytest.fixture
-def pool(redis_client: aioredis.Redis, redis_url: str) -> Iterator[Pool]:
-    """Inference workers in this test process, apart from the bot processes."""
-    started = Pool(redis_url)
-    yield started
-    started.stop_all()
 
 
 async def _owner_and_standby(

@@ -10,17 +10,14 @@ process had recorded are answered by the other.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from tests.bot.platforms.processes import ReplicaProcess
 from tests.bot.platforms.telegram.fake_bot_api import (
     FakeBotApi,
     Json,
@@ -29,20 +26,14 @@ from tests.bot.platforms.telegram.fake_bot_api import (
     user,
 )
 
-REPO = Path(__file__).resolve().parents[4]
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
 SECRET = "webhook-secret-0123"
 
 
-class WebhookProcess:
-    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
-        self.process = process
-        self.url = f"http://127.0.0.1:{port}/telegram/hook"
+class WebhookProcess(ReplicaProcess):
+    """A bot process taking webhook posts on `url`."""
 
-    async def ready(self) -> None:
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), 60)
-        assert line.decode().strip() == "ready", "the webhook process did not start"
+    url = ""
 
     async def post(
         self, http: aiohttp.ClientSession, body: Json | bytes, secret: str | None = SECRET
@@ -54,19 +45,6 @@ class WebhookProcess:
             posting = http.post(self.url, json=body, headers=headers)
         async with posting as response:
             return response.status
-
-    async def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 def _free_port() -> int:
@@ -86,27 +64,22 @@ async def start_webhooks(
         processes = []
         for _ in range(count):
             port = _free_port()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "tests.bot.platforms.telegram.webhook_process",
+            process = await WebhookProcess.start(
+                "webhook",
                 api.base_url,
                 api.base_file_url,
                 redis_url,
                 str(port),
-                stdout=asyncio.subprocess.PIPE,
-                env={
-                    **os.environ,
-                    "PYTHONPATH": str(REPO),
-                    "WEBHOOK_URL": PUBLIC_URL,
-                    "WEBHOOK_SECRET": SECRET,
-                    **env,
-                },
-                cwd=REPO,
+                WEBHOOK_URL=PUBLIC_URL,
+                WEBHOOK_SECRET=SECRET,
+                **env,
             )
-            processes.append(WebhookProcess(process, port))
+            process.url = f"http://127.0.0.1:{port}/telegram/hook"
+            processes.append(process)
         started.extend(processes)
-        await asyncio.gather(*(p.ready() for p in processes))
+        async with asyncio.timeout(60):
+            for process in processes:
+                await process.reaches("ready")
         return processes
 
     yield start  # type: ignore[misc]
