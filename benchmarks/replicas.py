@@ -18,7 +18,12 @@ the time from a question to its complete answer, p50 and p95, for questions aske
 answered before the kill, in flight at the kill (the extra time is the takeover's), and
 asked after it.
 
-    python benchmarks/replicas.py [--conversations 150] [--questions 3]
+With `--pool` the answers come from an inference worker in this process instead (a
+scripted runner answering "You said: QUESTION"), which goes on writing when the bot
+process that asked is killed: the process taking a question over finishes the cut
+message from the worker's output instead of marking it and answering again.
+
+    python benchmarks/replicas.py [--conversations 150] [--questions 3] [--pool]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.chat_load import most_in_window, p95  # noqa: E402
 from bot.platforms.telegram.transport import BOT_MESSAGES_PER_S  # noqa: E402
 from bot.reply_journal import INTERRUPTED  # noqa: E402
+from inference.worker import Worker, WorkerConfig  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
 from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
@@ -49,6 +55,7 @@ from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
     private_chat,
     user,
 )
+from tests.inference.scripted_runner import ScriptedRunner  # noqa: E402
 
 MESSAGE_CALLS = ("sendMessage", "editMessageText", "sendMessageDraft")
 
@@ -81,6 +88,7 @@ class Replica:
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
                 "REPLICA_TOKEN_DELAY_S": str(args.token_delay),
+                "REPLICA_MODEL": "pool" if args.pool else "echo",
             },
             cwd=ROOT,
         )
@@ -114,11 +122,12 @@ class Question:
     chat_id: int
     text: str
     asked_at: float
+    answer_prefix: str  # what the model answering says before the question
     answered_at: float | None = None
 
     @property
     def answer(self) -> str:
-        return f"answer to: {self.text}"
+        return f"{self.answer_prefix}{self.text}"
 
 
 @dataclass
@@ -130,20 +139,22 @@ class Run:
     owner_again_at: float | None = None
 
 
-async def converse(api: FakeBotApi, run: Run, index: int, questions: int, timeout_s: float) -> None:
+async def converse(api: FakeBotApi, run: Run, index: int, args: argparse.Namespace) -> None:
     person = user(10_000 + index, f"P{index}")
     in_group = index % 2 == 0
     chat = group_chat(-100_000 - index) if in_group else private_chat(person)
     await asyncio.sleep(random.uniform(0, 2.0))  # people do not all start at once
-    for number in range(questions):
-        question = Question(chat["id"], f"question {number} from {index}", time.monotonic())
+    prefix = "You said: " if args.pool else "answer to: "
+    for number in range(args.questions):
+        text = f"question {number} from {index}"
+        question = Question(chat["id"], text, time.monotonic(), prefix)
         run.questions.append(question)
         asked = f"/ask {question.text}" if in_group else question.text
         api.push(api.message(chat, person, asked))
         try:
             await api.wait_for(
                 lambda q=question: any(s.text == q.answer for s in api.sent_to(q.chat_id)),  # type: ignore[misc]
-                timeout_s,
+                args.timeout,
             )
             question.answered_at = time.monotonic()
         except TimeoutError:
@@ -228,6 +239,7 @@ async def benchmark(args: argparse.Namespace) -> None:
         async with EmbeddedRedis(Path(scratch) / "redis") as redis_server:
             api = FakeBotApi()
             await api.start()
+            pool = await start_pool(redis_server.url, args) if args.pool else None
             replicas = [
                 await Replica.start(api, redis_server.url, args, f"replica-{n}")
                 for n in range(args.processes)
@@ -244,10 +256,7 @@ async def benchmark(args: argparse.Namespace) -> None:
                 )
                 watcher = asyncio.create_task(watch_window(redis_server.url, run))
                 await asyncio.gather(
-                    *(
-                        converse(api, run, index, args.questions, args.timeout)
-                        for index in range(args.conversations)
-                    )
+                    *(converse(api, run, index, args) for index in range(args.conversations))
                 )
                 elapsed = time.monotonic() - started
                 await asyncio.sleep(3.0)  # anything still to come (a second answer, were there one)
@@ -258,7 +267,18 @@ async def benchmark(args: argparse.Namespace) -> None:
             finally:
                 for replica in replicas:
                     await replica.stop()
+                if pool is not None:
+                    await asyncio.to_thread(pool.stop)
                 await api.stop()
+
+
+async def start_pool(redis_url: str, args: argparse.Namespace) -> Worker:
+    """An inference worker in this process (a scripted runner: "You said: QUESTION", a
+    word per step), which goes on writing when a bot process dies."""
+    runner = ScriptedRunner(slots=args.conversations, default_step_s=args.token_delay)
+    worker = Worker(WorkerConfig(redis_url=redis_url, name="benchmark-pool"), lambda: runner)
+    await asyncio.to_thread(worker.start)
+    return worker
 
 
 def report(api: FakeBotApi, run: Run, elapsed: float, args: argparse.Namespace) -> None:
@@ -318,6 +338,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait per answer")
     parser.add_argument("--role-ttl", type=float, default=6.0, help="the polling lease, s")
     parser.add_argument("--token-delay", type=float, default=0.3, help="s per word answered")
+    parser.add_argument(
+        "--pool",
+        action="store_true",
+        help="answers come from a worker pool apart from the bot processes (cut replies "
+        "are finished from it); without, each bot process runs its own scripted model",
+    )
     parser.add_argument("--seed", type=int, default=7)
     asyncio.run(benchmark(parser.parse_args()))
 

@@ -208,9 +208,13 @@ def pacers(
     windows: dict[str, tuple[int, float]],
 ) -> dict[str, Pacing]:
     """One pacer per kind of destination (`windows`: kind -> (calls, window_s)), all within
-    one bot-wide window of `overall_calls` a second: counted in Redis when several
-    processes may deliver for the bot (`coordination`), else in this process."""
+    one bot-wide window of `overall_calls` a second (the platform's limit): counted in
+    Redis when several processes may deliver for the bot (`coordination`), else in this
+    process."""
     clock = clock or MonotonicClock()
+    # A sixth of the limit is kept in reserve: calls granted within one second can reach
+    # the platform bunched up with the next second's when a busy process is slow to send.
+    overall_calls = max(1, overall_calls * 5 // 6)
     if coordination is not None:
         overall_spec = WindowSpec(f"pace:{name}", overall_calls, 1.0)
         return {
