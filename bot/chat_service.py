@@ -74,6 +74,10 @@ class ServiceLimits:
     context_tokens: int = 4096
     max_waiting: int = 10  # questions queued per conversation
     max_waiting_per_person: int = 3
+    # How long a queued question's place outlives its process: below the intake claims'
+    # lease (`bot.coordination`), so a dead process's places are gone before its
+    # questions are taken over and asked again.
+    ticket_ttl_s: float = 6.0
 
 
 class ChatService:
@@ -127,6 +131,7 @@ class ChatService:
                 redis,
                 max_waiting=limits.max_waiting,
                 max_per_person=limits.max_waiting_per_person,
+                ticket_ttl_s=limits.ticket_ttl_s,
             ),
             budget=budget or TokenBudget(redis),
         )

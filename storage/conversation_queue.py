@@ -97,9 +97,7 @@ class ConversationQueue:
         *,
         max_waiting: int = 10,
         max_per_person: int = 3,
-        # Waiters refresh their ticket every fraction of a second; a dead process's tickets
-        # must be gone before its questions are taken over (the 10 s intake claim), or
-        # they would count against the person asking again.
+        # Waiters refresh their ticket every fraction of a second.
         ticket_ttl_s: float = 6.0,
     ) -> None:
         if max_waiting < 1 or max_per_person < 1 or not ticket_ttl_s > 0:

@@ -90,7 +90,11 @@ async def core_on(
         if os.environ.get("REPLICA_MODEL") == "pool"
         else EchoModel(token_delay_s=float(os.environ.get("REPLICA_TOKEN_DELAY_S", "0.02")))
     )
-    limits = ServiceLimits(user_requests_per_minute=1000, scope_requests_per_minute=10_000)
+    limits = ServiceLimits(
+        user_requests_per_minute=1000,
+        scope_requests_per_minute=10_000,
+        ticket_ttl_s=min(6.0, claim_lease_s / 2),
+    )
     agent = Agent(model, AsyncRedisSaver(client=raw))
     chat = ChatService.on_redis(agent, client, limits, defaults)
     journal = ReplyJournal(

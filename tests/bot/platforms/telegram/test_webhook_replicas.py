@@ -17,8 +17,10 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from storage.ordered_intake import OrderedIntake
 from tests.bot.platforms.processes import ReplicaProcess
 from tests.bot.platforms.telegram.fake_bot_api import (
+    TOKEN,
     FakeBotApi,
     Json,
     group_chat,
@@ -27,6 +29,7 @@ from tests.bot.platforms.telegram.fake_bot_api import (
 )
 
 PUBLIC_URL = "https://bot.example.org/telegram/hook"
+BOT_ID = TOKEN.split(":", 1)[0]
 SECRET = "webhook-secret-0123"
 
 
@@ -137,6 +140,7 @@ async def test_a_chats_updates_are_answered_in_order_across_processes(
     start_webhooks: Callable[..., asyncio.Future[list[WebhookProcess]]],
     api: FakeBotApi,
     http: aiohttp.ClientSession,
+    redis_client: aioredis.Redis,
 ) -> None:
     first, second = await start_webhooks(2, REPLICA_TOKEN_DELAY_S="0.2")
     chat = group_chat(-100610)
@@ -145,18 +149,42 @@ async def test_a_chats_updates_are_answered_in_order_across_processes(
         api.update(api.message(chat, person, f"/ask q{n}"))
         for n, person in enumerate(people, start=1)
     ]
-    assert await first.post(http, updates[0]) == 200
-    # While the first is being answered, the rest arrive, out of order (Telegram posts
-    # over several connections), to both processes.
-    await api.wait_for(lambda: any("answer to" in text for text in answers(api, chat)), 30)
-    for n, index in enumerate((2, 4, 3, 1)):
+    # The chat's updates arrive out of order (Telegram posts over several connections),
+    # to both processes, while its lane is held (as by a process busy with the chat).
+    intake = OrderedIntake(redis_client, f"telegram:{BOT_ID}:update", lease_s=3.0)
+    hold = await intake.take(str(chat["id"]))
+    assert hold is not None
+    for n, index in enumerate((2, 4, 3, 0, 1)):
         assert await (second if n % 2 == 0 else first).post(http, updates[index]) == 200
-    # Each is queued behind the one before it ("waiting: ..."), then answered in place.
+    await hold.release()
+    # Taken in update_id order: each is queued behind the one before it (its message says
+    # "waiting: ..." meanwhile, so it may be sent before the answer it waits for), then
+    # answered in its message, one after the other.
     await api.wait_for(
         lambda: sum(text.startswith("answer to") for text in answers(api, chat)) >= 5, 90
     )
     await settle()
-    assert answers(api, chat) == [f"answer to: q{n}" for n in range(1, 6)]
+    finished = sorted(api.sent_to(chat["id"]), key=lambda sent: sent.updated_at)
+    assert [sent.text for sent in finished] == [f"answer to: q{n}" for n in range(1, 6)]
+
+
+async def test_a_question_does_not_hold_up_its_chat_while_answered(
+    start_webhooks: Callable[..., asyncio.Future[list[WebhookProcess]]],
+    api: FakeBotApi,
+    http: aiohttp.ClientSession,
+) -> None:
+    # A long answer: the next question in the chat is taken at once and shown as queued.
+    (process,) = await start_webhooks(1, REPLICA_TOKEN_DELAY_S="0.5")
+    chat = group_chat(-100611)
+    ann, bob = user(6111, "Ann"), user(6112, "Bob")
+    long = "tell me everything about the history of the long river in many words"
+    assert await process.post(http, api.update(api.message(chat, ann, f"/ask {long}"))) == 200
+    await api.wait_for(lambda: any("answer to" in text for text in answers(api, chat)), 30)
+    assert await process.post(http, api.update(api.message(chat, bob, "/ask short one"))) == 200
+    await api.wait_for(lambda: any("queued" in text for text in answers(api, chat)), 10)
+    assert not any(text == f"answer to: {long}" for text in answers(api, chat))
+    await api.wait_for(lambda: "answer to: short one" in answers(api, chat), 60)
+    assert answers(api, chat) == [f"answer to: {long}", "answer to: short one"]
 
 
 async def test_posts_without_the_secret_or_json_are_refused_and_serving_goes_on(
