@@ -42,10 +42,7 @@ from psycopg_pool import AsyncConnectionPool  # noqa: E402
 
 from benchmarks.text_vectors import sentence_vectors  # noqa: E402
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument  # noqa: E402
-from storage.documents.pgvector_store import (  # noqa: E402
-    search_sql,
-    vector_literal,
-)
+from storage.documents.hybrid_search import search_sql, vector_literal  # noqa: E402
 from storage.embedded_postgres import EmbeddedPostgres  # noqa: E402
 from storage.postgres import open_pool  # noqa: E402
 

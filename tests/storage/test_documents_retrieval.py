@@ -14,7 +14,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from storage.documents import MiniLMEmbedder, PgDocumentStore, SourceDocument
-from storage.documents.pgvector_store import search_sql, vector_literal
+from storage.documents.hybrid_search import search_sql, vector_literal
 
 CORPUS = {
     "Server rules": "Be kind to other members. No spam, no advertising of other servers, "

@@ -5,7 +5,8 @@ neutral request (a chat message with the message it replies to, a command parsed
 the registry, an upload, a voice message or audio file to transcribe and answer); a slash
 command's typed options become a `CommandCall` as they are (`slash`); each reply is a
 `StreamingReply` over a Discord transport (`transport`), paced by one `Pacer` shared by
-every reply of this adapter.
+every reply of this adapter. Registering the slash commands (`command_sync`) and pausing
+windows on a 429 (`rate_limits`) are done beside it.
 """
 
 from __future__ import annotations
@@ -23,19 +24,17 @@ from discord.webhook.async_ import async_context
 from bot.coordination import handle_once, pacers, track_reply
 from bot.delivery import Clock, StreamingReply, Transport
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
-from bot.platforms.discord.client import (
-    DiscordClient,
-    channel_in_path,
-    use_api_base,
-    webhook_token_in_path,
-)
-from bot.platforms.discord.command_sync import sync_commands
+from bot.platforms.discord.attachments import clip_in, upload_of
+from bot.platforms.discord.client import DiscordClient, use_api_base
+from bot.platforms.discord.command_sync import register_commands
 from bot.platforms.discord.config import DiscordSettings
+from bot.platforms.discord.rate_limits import RateLimitPauses
 from bot.platforms.discord.routing import (
     channel_allowed,
     destination_key,
     is_addressed,
     quoted_in,
+    replied_to,
     role_of,
     scope_for,
     strip_mentions,
@@ -48,7 +47,7 @@ from bot.platforms.discord.transport import (
     ChannelReply,
     InteractionReply,
 )
-from bot.requests import CommandCall, Upload, UploadRequest, VoiceMessage
+from bot.requests import CommandCall, UploadRequest, VoiceMessage
 from storage.identify_gate import IDENTIFY_WINDOW_S
 
 log = logging.getLogger(__name__)
@@ -67,32 +66,6 @@ def bot_key(token: str) -> str:
 def _is_docs_add(text: str) -> bool:
     words = text.lower().split()
     return words == ["/docs", "add"]
-
-
-def upload_of(attachment: discord.Attachment) -> Upload:
-    return Upload(
-        filename=attachment.filename,
-        size_bytes=attachment.size,
-        content_type=attachment.content_type,
-        download=attachment.read,
-        duration_s=attachment.duration,  # voice messages announce their length
-    )
-
-
-def clip_in(message: discord.Message | None) -> discord.Attachment | None:
-    """The first voice message or audio file attached to `message`."""
-    if message is None:
-        return None
-    for attachment in message.attachments:
-        if attachment.is_voice_message() or (attachment.content_type or "").startswith("audio/"):
-            return attachment
-    return None
-
-
-def _replied(message: discord.Message) -> discord.Message | None:
-    reference = message.reference
-    replied = None if reference is None else reference.resolved or reference.cached_message
-    return replied if isinstance(replied, discord.Message) else None
 
 
 class DiscordAdapter(PlatformAdapter):
@@ -119,13 +92,16 @@ class DiscordAdapter(PlatformAdapter):
         )["channel"]
         self.in_flight = InFlight()
         self._accepting = False
-        # Interaction token -> pacing window, so a 429 on a follow-up pauses its channel.
-        self._webhook_destinations: dict[str, str] = {}
+        self._rate_limits = RateLimitPauses(self._pacer)
         self.client: DiscordClient | None = None
         self.ready = asyncio.Event()  # set once connected (READY and the servers received)
         # Set once the slash commands are registered, or found registered, or failed to be.
         self.commands_checked = asyncio.Event()
-        self.rate_limits_seen = 0
+
+    @property
+    def rate_limits_seen(self) -> int:
+        """How many 429s Discord answered this adapter's calls with."""
+        return self._rate_limits.seen
 
     def intents(self) -> discord.Intents:
         intents = discord.Intents.none()
@@ -149,7 +125,7 @@ class DiscordAdapter(PlatformAdapter):
             api_base=self._settings.api_url,
             intents=self.intents(),
             on_message_cb=self._on_message,
-            rate_limited=self._rate_limited,
+            rate_limited=self._rate_limits.rate_limited,
             shard_ids=self._settings.shard_ids,
             shard_count=self._settings.shard_count,
         )
@@ -229,54 +205,15 @@ class DiscordAdapter(PlatformAdapter):
         stopping: asyncio.Event,
     ) -> None:
         try:
-            await self._register_commands(tree, client, stopping)
-        finally:
-            self.commands_checked.set()
-
-    async def _register_commands(
-        self,
-        tree: discord.app_commands.CommandTree[Any],
-        client: DiscordClient,
-        stopping: asyncio.Event,
-    ) -> None:
-        try:
-            synced = await sync_commands(
+            await register_commands(
                 tree,
                 self._settings.guild_id,
                 self._core.coordination,
                 client.application_id or 0,
                 stopping,
             )
-        except discord.HTTPException as exc:
-            log.warning(
-                "could not register the slash commands (%s); invite the bot with the "
-                "'applications.commands' scope",
-                exc,
-            )
-            return
-        except Exception:  # a task of its own: its failure would otherwise go unseen
-            log.exception("registering the slash commands failed")
-            return
-        if synced is not None:
-            log.info("registered %d slash commands", synced)
-
-    async def _rate_limited(self, path: str, retry_after_s: float, retried: bool) -> None:
-        """discord.py answers a 429 by waiting and retrying; pause the destination too, so
-        the other replies there wait instead of running into the same limit."""
-        channel = channel_in_path(path)
-        key = (
-            destination_key(int(channel))
-            if channel
-            else self._webhook_destinations.get(webhook_token_in_path(path) or "")
-        )
-        self.rate_limits_seen += 1
-        if key is not None and retried:
-            # discord.py sends the refused call again once `retry_after_s` is over, outside
-            # the window's count (which noted the call when it was first made): count that
-            # retry too, so the windows around it stay within the budget.
-            window = self._pacer.window(key)
-            await window.pause(retry_after_s)
-            await window.note_call(self._pacer.clock.now() + retry_after_s)
+        finally:
+            self.commands_checked.set()
 
     def _reply(self, transport: Transport[discord.Message], channel_id: int) -> StreamingReply[Any]:
         window = self._pacer.window(destination_key(channel_id))
@@ -360,7 +297,7 @@ class DiscordAdapter(PlatformAdapter):
                 await self._core.handle(UploadRequest(scope, upload), sink)
             elif text.lower() == "/transcribe":
                 # "@bot /transcribe" with a clip, or in reply to one.
-                clip = clip or clip_in(_replied(message))
+                clip = clip or clip_in(replied_to(message))
                 args = {} if clip is None else {"clip": upload_of(clip)}
                 await self._core.handle(CommandCall(scope, "transcribe", args), sink)
             elif clip is not None and not text.startswith("/"):
@@ -420,11 +357,10 @@ class DiscordAdapter(PlatformAdapter):
             key: upload_of(value) if isinstance(value, discord.Attachment) else value
             for key, value in options.items()
         }
-        self._webhook_destinations[interaction.token] = destination_key(interaction.channel_id or 0)
-        try:
-            sink = self._reply(InteractionReply(interaction), interaction.channel_id or 0)
-            await self._core.handle(CommandCall(scope, name, typed), sink)
-        except Exception:
-            log.exception("a slash command in %s failed", scope.conversation_key)
-        finally:
-            self._webhook_destinations.pop(interaction.token, None)
+        channel_id = interaction.channel_id or 0
+        with self._rate_limits.interaction(interaction.token, channel_id):
+            try:
+                sink = self._reply(InteractionReply(interaction), channel_id)
+                await self._core.handle(CommandCall(scope, name, typed), sink)
+            except Exception:
+                log.exception("a slash command in %s failed", scope.conversation_key)

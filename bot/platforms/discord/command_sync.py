@@ -78,3 +78,28 @@ async def sync_commands(
         # leaves commands missing or stale.
         log.warning("could not coordinate registering the slash commands (%s); registering", exc)
         return await _register(tree, guild)
+
+
+async def register_commands(
+    tree: discord.app_commands.CommandTree[Any],
+    guild_id: int | None,
+    coordination: Coordination | None,
+    app_id: int,
+    stopping: asyncio.Event,
+) -> None:
+    """`sync_commands`, run as a task of its own beside the gateway: a failure is logged
+    (the bot serves messages without its slash commands), never raised."""
+    try:
+        synced = await sync_commands(tree, guild_id, coordination, app_id, stopping)
+    except discord.HTTPException as exc:
+        log.warning(
+            "could not register the slash commands (%s); invite the bot with the "
+            "'applications.commands' scope",
+            exc,
+        )
+        return
+    except Exception:  # a task of its own: its failure would otherwise go unseen
+        log.exception("registering the slash commands failed")
+        return
+    if synced is not None:
+        log.info("registered %d slash commands", synced)

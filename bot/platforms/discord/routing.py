@@ -23,11 +23,9 @@ def is_addressed(message: discord.Message, me: discord.abc.Snowflake) -> bool:
         return True
     if any(user.id == me.id for user in message.mentions):
         return True
-    reference = message.reference
-    if reference is not None:
-        replied = reference.resolved or reference.cached_message
-        if isinstance(replied, discord.Message) and replied.author.id == me.id:
-            return True
+    replied = replied_to(message)
+    if replied is not None and replied.author.id == me.id:
+        return True
     channel = message.channel
     return isinstance(channel, discord.Thread) and channel.owner_id == me.id
 
@@ -35,15 +33,20 @@ def is_addressed(message: discord.Message, me: discord.abc.Snowflake) -> bool:
 def quoted_in(message: discord.Message, me: discord.abc.Snowflake) -> Quoted | None:
     """The message `message` replies to, as context for the model; None when there is
     none, or it was deleted, or Discord did not send it along."""
-    reference = message.reference
-    if reference is None:
-        return None
-    replied = reference.resolved or reference.cached_message
-    if not isinstance(replied, discord.Message):  # deleted, or not resolved
+    replied = replied_to(message)
+    if replied is None:
         return None
     from_bot = replied.author.id == me.id
     text = replied.content if from_bot else strip_mentions(replied.content, me)
     return Quoted.bounded(text, replied.author.display_name, from_bot=from_bot)
+
+
+def replied_to(message: discord.Message) -> discord.Message | None:
+    """The message `message` replies to; None when there is none, or it was deleted, or
+    Discord did not send it along (resolved, or in discord.py's cache)."""
+    reference = message.reference
+    replied = None if reference is None else reference.resolved or reference.cached_message
+    return replied if isinstance(replied, discord.Message) else None
 
 
 def strip_mentions(text: str, me: discord.abc.Snowflake) -> str:

@@ -6,6 +6,7 @@ forgotten. Replies stream through the shared delivery layer (`StreamingReply`) o
 `TelegramTransport`; this module only translates messages into neutral requests (a chat
 message with what it replies to or quotes, a command parsed once by the registry, an
 upload, a voice message) for `BotCore.handle`, and the registry into Telegram's command menus.
+How updates arrive (polling under a lease, webhook lanes, PTB's own) is `receiving`'s.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import (
     BotCommand,
@@ -24,18 +23,22 @@ from telegram import (
     Message,
     Update,
 )
-from telegram.error import Conflict, InvalidToken, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.commands.registry import REGISTRY, CommandRegistry
-from bot.coordination import Coordination, handle_once, pacers, track_reply
+from bot.coordination import handle_once, pacers, track_reply
 from bot.delivery.pacing import Clock, MonotonicClock
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import DeliveryLimits
-from bot.lane_workers import LaneWorkers
 from bot.platforms.base import BotCore, InFlight, PlatformAdapter
 from bot.platforms.telegram.config import TelegramSettings
 from bot.platforms.telegram.documents import telegram_clip, telegram_upload
+from bot.platforms.telegram.receiving import (
+    TelegramApplication,
+    TelegramStartError,
+    UpdateReceiving,
+)
 from bot.platforms.telegram.roles import Roles
 from bot.platforms.telegram.routing import (
     Request,
@@ -50,12 +53,9 @@ from bot.platforms.telegram.transport import (
     PRIVATE_LIMITS,
     TelegramTransport,
 )
-from bot.platforms.telegram.webhook import WebhookReceiver, register_webhook
 from bot.reply_sink import send_text
 from bot.requests import ChatMessage, CommandCall, UploadRequest, VoiceMessage
 from bot.scope import Role, Scope
-from bot.turn_queue import tell_when_in_line
-from storage.ordered_intake import OrderedIntake
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,6 @@ class _HideToken(logging.Filter):
         return True
 
 
-class TelegramStartError(RuntimeError):
-    """Telegram could not be reached or refused the bot at start-up."""
-
-
-# PTB's Application is generic in its bot, context and data types; the defaults are used.
-TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
-
-
 def command_menu(registry: CommandRegistry, role: Role) -> list[BotCommand]:
     """Telegram's menu for people of `role`: one entry per top-level command (a group's
     subcommands are named in its description), from the registry."""
@@ -103,13 +95,6 @@ def command_menu(registry: CommandRegistry, role: Role) -> list[BotCommand]:
 
 def _window(limits: DeliveryLimits) -> tuple[int, float]:
     return limits.channel_messages, limits.channel_window_s
-
-
-def _poll_failed(exc: TelegramError) -> None:
-    if isinstance(exc, Conflict):  # another process polls with this token
-        log.warning("Telegram: another process is polling this bot's updates: %s", exc)
-    else:
-        log.warning("polling Telegram failed (retrying): %s", exc)
 
 
 class TelegramAdapter(PlatformAdapter):
@@ -135,13 +120,29 @@ class TelegramAdapter(PlatformAdapter):
             {"group": _window(GROUP_LIMITS), "private": _window(PRIVATE_LIMITS)},
         )
         self._group_pacer, self._private_pacer = paced["group"], paced["private"]
-        self.polling = False  # this process is the one polling for updates now
-        self._updates_source = f"telegram:{self._bot_id}:update"
         self.application = self._build_application()
         bot = self.application.bot
         self._roles = Roles(bot, settings.operators, settings.admin_cache_s, self._clock)
         self.in_flight = InFlight()
-        self.ready = asyncio.Event()  # set once updates are being received
+        self._receiving = UpdateReceiving(
+            self.application,
+            settings,
+            core.coordination,
+            self._bot_id,
+            self.in_flight,
+            self._handle_update,
+        )
+        self._updates_source = self._receiving.updates_source
+
+    @property
+    def polling(self) -> bool:
+        """This process is the one polling for updates now."""
+        return self._receiving.polling
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once updates are being received."""
+        return self._receiving.ready
 
     def _build_application(self) -> TelegramApplication:
         assert self._settings.token is not None
@@ -183,7 +184,7 @@ class TelegramAdapter(PlatformAdapter):
             await application.start()
             recovering = self._recover(stopping)
             try:
-                await self._receive(stopping)
+                await self._receiving.run(stopping)
             finally:
                 if recovering is not None:
                     recovering.cancel()
@@ -207,86 +208,6 @@ class TelegramAdapter(PlatformAdapter):
         if update is not None and update.message is not None:
             await self._serve(update.message)
 
-    async def _receive(self, stopping: asyncio.Event) -> None:
-        coordination = self._core.coordination
-        if self._settings.webhook_url is not None and coordination is not None:
-            await self._serve_webhook(coordination, stopping)
-            return
-        if self._settings.webhook_url is not None or coordination is None:
-            await self._start_receiving()
-            self.polling = self._settings.webhook_url is None
-            self.ready.set()
-            log.info("serving Telegram as @%s", self.application.bot.username)
-            await stopping.wait()
-            return
-        # Long polling with several processes: one polls at a time (Telegram ends a second
-        # poller's request with 409 Conflict); the others stand by and take over when its
-        # lease runs out. Every process delivers the replies of the updates it handles.
-        role = coordination.role(f"telegram:{self._bot_id}:polling")
-        self.ready.set()
-        while not stopping.is_set():
-            async with role.held(stopping) as lost:
-                if lost.is_set():
-                    break
-                await self._start_receiving()
-                self.polling = True
-                log.info("polling Telegram as @%s", self.application.bot.username)
-                await _first_set(stopping, lost)
-                self.polling = False
-                updater = self.application.updater
-                if updater is not None and updater.running:
-                    await updater.stop()
-
-    async def _serve_webhook(self, coordination: Coordination, stopping: asyncio.Event) -> None:
-        """Webhook with Redis: any number of processes behind one URL, each recording the
-        updates posted to it; the chats' lanes share the answering out (`webhook`)."""
-        intake = OrderedIntake(
-            coordination.redis, self._updates_source, lease_s=coordination.claims.lease_s
-        )
-        lanes = LaneWorkers(intake, self._take_update, stopping)
-        receiver = WebhookReceiver(self._settings, intake, lanes.wake)
-        try:
-            await register_webhook(
-                self.application.bot,
-                coordination.redis,
-                f"telegram:{self._bot_id}:webhook",
-                self._settings,
-            )
-        except TelegramError as exc:
-            raise TelegramStartError(f"Telegram refused the webhook URL: {exc}") from exc
-        await receiver.start()
-        self.ready.set()
-        log.info("serving Telegram as @%s by webhook", self.application.bot.username)
-        try:
-            await lanes.run()
-        finally:
-            await receiver.stop()
-            await lanes.close(self._settings.shutdown_grace_s)
-
-    async def _take_update(self, payload: str) -> None:
-        """Handle a recorded update; returning lets its chat's next update go. A question
-        (and what may become one) lets it go once it has its place in the conversation's
-        queue (so the next is queued behind it) or is over; a command such as /cancel
-        once it is claimed, to run beside the answer it may be about."""
-        update = Update.de_json(json.loads(payload), self.application.bot)
-        if update is None or update.message is None:
-            return
-        bot = self.application.bot
-        request = read_request(update.message, bot.username, bot.id)
-        go_on = asyncio.Event()
-        if request is None or request.command in (None, "/ask"):
-            self.in_flight.spawn(self._take_question(update, go_on))
-        else:
-            self.in_flight.spawn(self._handle_update(update, go_on))
-        await go_on.wait()
-
-    async def _take_question(self, update: Update, in_line: asyncio.Event) -> None:
-        tell_when_in_line(in_line)
-        try:
-            await self._handle_update(update)
-        finally:
-            in_line.set()
-
     async def _stop(self) -> None:
         """Stop taking updates, let replies in flight deliver (bounded), stop handling."""
         application = self.application
@@ -299,28 +220,6 @@ class TelegramAdapter(PlatformAdapter):
         await self.in_flight.finish(self._settings.shutdown_grace_s)
         if application.running:
             await application.stop()
-
-    async def _start_receiving(self) -> None:
-        updater = self.application.updater
-        assert updater is not None
-        settings = self._settings
-        allowed = [Update.MESSAGE]
-        if settings.webhook_url is None:
-            await updater.start_polling(
-                timeout=settings.poll_timeout_s,
-                allowed_updates=allowed,
-                error_callback=_poll_failed,
-            )
-            return
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-        await updater.start_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            allowed_updates=allowed,
-            secret_token=secret,
-        )
 
     async def _register_commands(self) -> None:
         bot = self.application.bot
@@ -444,12 +343,3 @@ class TelegramAdapter(PlatformAdapter):
             # Groups, supergroups and their topics are shared; a private chat is one's own.
             shared=not is_private(message),
         )
-
-
-async def _first_set(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
