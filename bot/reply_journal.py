@@ -73,9 +73,10 @@ class JournalTracker:
         self._reply = reply
         self._saving: set[asyncio.Task[None]] = set()
 
-    async def shown(self, messages: Sequence[tuple[str, str]], text: str) -> None:
+    async def shown(self, messages: Sequence[tuple[str, str]], text: str, complete: bool) -> None:
         self.entry.messages = list(messages)
         self.entry.text = text
+        self.entry.complete = complete
         await self.store.save(self.key, self.entry)
 
     def job_started(self, job_id: str) -> None:
@@ -161,6 +162,10 @@ class ReplyJournal:
         if entry is None or not (entry.messages or entry.text):
             self.track(key, reply, None)
             return reply
+        if entry.complete:  # its process died after showing all of it: not again
+            log.info("a reply to %s was delivered whole before its process died", key)
+            await self.store.drop(key)
+            return None
         log.info(
             "a reply to %s was left unfinished: %d messages shown, job %s",
             key,

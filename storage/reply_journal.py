@@ -34,6 +34,7 @@ class JournalEntry:
     job_id: str = ""  # the pool job generating now ("" when none)
     job_base: str = ""  # the answer's text when that job started: its output follows it
     conversation: str = ""  # the conversation the answer belongs to
+    complete: bool = False  # the messages show the whole reply: nothing is left to do
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -47,6 +48,7 @@ class JournalEntry:
             job_id=str(data.get("job_id", "")),
             job_base=str(data.get("job_base", "")),
             conversation=str(data.get("conversation", "")),
+            complete=bool(data.get("complete", False)),
         )
 
 

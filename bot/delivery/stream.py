@@ -72,8 +72,9 @@ class ReplyObserver(Protocol):
     """Told what a reply shows after each change that reached the platform (the reply
     journal writes it down, so another process can finish or mark the reply)."""
 
-    async def shown(self, messages: Sequence[tuple[str, str]], text: str) -> None:
-        """`messages`: (message reference, its text) in order; `text`: the answer so far."""
+    async def shown(self, messages: Sequence[tuple[str, str]], text: str, complete: bool) -> None:
+        """`messages`: (message reference, its text) in order; `text`: the answer so far;
+        `complete`: the messages show the reply's final state (nothing more will change)."""
 
 
 @dataclass
@@ -268,13 +269,14 @@ class StreamingReply(ReplySink, Generic[Handle]):
                 return
             await self._clock.sleep(delay)
 
+    def _final_pieces(self) -> list[str]:
+        pieces = self._pieces(self._display())
+        return pieces + [LEFTOVER] * (len(self._messages) - len(pieces))
+
     async def _update(self, *, final: bool) -> float:
         """Bring the messages closer to the current state. Returns 0 when they show it, or
         the seconds to wait before trying again."""
-        pieces = self._pieces(self._display())
-        sent = len(self._messages)
-        if final and sent > len(pieces):
-            pieces += [LEFTOVER] * (sent - len(pieces))
+        pieces = self._final_pieces() if final else self._pieces(self._display())
         drafting = self._transport.supports_drafts and not final
         for index, piece in enumerate(pieces):
             if self._gone:
@@ -356,8 +358,11 @@ class StreamingReply(ReplySink, Generic[Handle]):
         if self._observer is None:
             return
         refs = [(self._transport.message_ref(m.handle), m.text) for m in self._messages]
+        complete = self._ending is not None and [m.text for m in self._messages] == (
+            self._final_pieces()
+        )
         try:
-            await self._observer.shown(refs, self._text)
+            await self._observer.shown(refs, self._text, complete)
         except Exception:  # the journal is a safety net: never let it cost the reply
             log.warning("could not record the reply's progress", exc_info=True)
 
