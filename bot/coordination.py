@@ -63,8 +63,7 @@ class _Handling:
     def finish_when(self, delivered: asyncio.Event) -> None:
         async def finish() -> None:
             await delivered.wait()
-            if not self.again:
-                await self.claims.finish(self.claim)
+            if not self.again and await self.claims.finish(self.claim):
                 await self.drop_journal()
 
         self.finishing.append(asyncio.create_task(finish()))
@@ -123,7 +122,9 @@ class Coordination:
         again by a process still running or after the restart; so does a reply ended by
         the restart (`answer_again_after_restart`). A cancelled reply's journal stays, for
         the next handler to mark or finish its messages."""
-        keeper = asyncio.create_task(self._keep_claim(claim), name=f"claim:{claim.event_id}")
+        keeper = asyncio.create_task(
+            self._keep_claim(claim, asyncio.current_task()), name=f"claim:{claim.event_id}"
+        )
         cancelled = False
         handling = _Handling(self.claims, self.journal, claim)
         handled = _handled.set(handling)
@@ -142,15 +143,23 @@ class Coordination:
             elif handling.again:
                 await asyncio.shield(handling.drop_journal())
                 await asyncio.shield(self.claims.release(claim))
-            else:
-                await asyncio.shield(self.claims.finish(claim))
+            elif await asyncio.shield(self.claims.finish(claim)):
                 await asyncio.shield(handling.drop_journal())
 
-    async def _keep_claim(self, claim: Claim) -> None:
+    async def _keep_claim(self, claim: Claim, handler: asyncio.Task[Any] | None) -> None:
+        """Refresh the claim while its event is handled. A claim that ran out meanwhile (this
+        process stalled past its lease) may be another process's now, which answers the
+        event from the journal: this one stops answering, so as not to answer twice."""
         while True:
-            await asyncio.sleep(self.claims.lease_s / 3)
+            await asyncio.sleep(self.claims.lease_s / 4)
             if not await self.claims.refresh(claim):
-                log.warning("the claim on %s expired while it was being handled", claim.key)
+                log.warning(
+                    "the claim on %s ran out while it was being handled; leaving it to the "
+                    "process that takes it over",
+                    claim.key,
+                )
+                if handler is not None:
+                    handler.cancel()
                 return
 
     async def recover(

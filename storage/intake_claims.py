@@ -65,12 +65,14 @@ return {'busy', redis.call('PTTL', KEYS[1])}
 """
 )
 
-# KEYS: claim, pending. ARGV: token, lease (ms), event id.
+# KEYS: claim, pending. ARGV: token, lease (ms), event id. A lease that ran out while
+# nobody took the event over is still the holder's to extend (it was only late).
 _REFRESH = (
     _NOW
     + """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[3])
   return 1
 end
@@ -79,11 +81,12 @@ return 0
 )
 
 # KEYS: claim, pending, payloads. ARGV: token, how long a handled claim is remembered
-# (ms), event id.
+# (ms), event id. Only the holder finishes (or a late one, while nobody took it over).
 _FINISH = """
-redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('HDEL', KEYS[3], ARGV[3])
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] or not holder then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('HDEL', KEYS[3], ARGV[3])
   redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
   return 1
 end
@@ -203,7 +206,7 @@ class IntakeClaims:
         delivery, or taken over at once by a process that looks (`take_over`)."""
         await self._release(keys=[claim.key, claim.pending_key], args=[claim.token, claim.event_id])
 
-    async def take_over(self, source: str, limit: int = 50) -> list[tuple[Claim, str]]:
+    async def take_over(self, source: str, limit: int = 10) -> list[tuple[Claim, str]]:
         """Claim the events of `source` whose holder died (or gave them up) before
         handling them: each with its payload, to handle again."""
         token = secrets.token_hex(12)

@@ -89,3 +89,17 @@ async def test_an_event_given_up_while_stopping_is_taken_over_at_once(
     await claims.release(claim)
     ((taken, payload),) = await claims.take_over("discord:message")
     assert (taken.event_id, payload) == ("77", "{}")
+
+
+async def test_a_late_holder_keeps_a_claim_nobody_took_over(redis_client: aioredis.Redis) -> None:
+    # Its process stalled past the lease, but no other process claimed the event meanwhile:
+    # the holder goes on (and its answer counts), instead of the event being answered twice.
+    claims = IntakeClaims(redis_client, lease_s=0.2)
+    claim = await claims.claim("telegram:777:update", 21, payload='{"n": 21}')
+    await asyncio.sleep(0.3)
+    assert await claims.refresh(claim)
+    assert (await claims.claim("telegram:777:update", 21)).state is ClaimState.BUSY
+    await asyncio.sleep(0.3)
+    assert await claims.finish(claim)
+    assert await claims.take_over("telegram:777:update") == []
+    assert (await claims.claim("telegram:777:update", 21)).state is ClaimState.DONE
