@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -68,7 +69,8 @@ class JournalTracker:
     ) -> None:
         self.store = store
         self.key = key
-        self.entry = entry or JournalEntry()
+        self.entry = entry or JournalEntry(nonce_base=secrets.token_hex(8))
+        reply.identify(self.entry.nonce_base)
         self.again = False  # ended by a restart: answer the question again afterwards
         self._reply = reply
         self._saving: set[asyncio.Task[None]] = set()
@@ -183,7 +185,8 @@ class ReplyJournal:
         if outcome is _Reattached.NOT_ATTACHED:
             await self._mark_interrupted(entry, reply.for_same_destination())
         fresh = reply.for_same_destination()
-        self.track(key, fresh, JournalEntry(conversation=entry.conversation))
+        again = JournalEntry(conversation=entry.conversation, nonce_base=secrets.token_hex(8))
+        self.track(key, fresh, again)
         return fresh
 
     async def _reattach(self, entry: JournalEntry, reply: StreamingReply[Any]) -> _Reattached:

@@ -35,6 +35,7 @@ class JournalEntry:
     job_base: str = ""  # the answer's text when that job started: its output follows it
     conversation: str = ""  # the conversation the answer belongs to
     complete: bool = False  # the messages show the whole reply: nothing is left to do
+    nonce_base: str = ""  # names the reply's messages to the platform (sent once each)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -49,6 +50,7 @@ class JournalEntry:
             job_base=str(data.get("job_base", "")),
             conversation=str(data.get("conversation", "")),
             complete=bool(data.get("complete", False)),
+            nonce_base=str(data.get("nonce_base", "")),
         )
 
 

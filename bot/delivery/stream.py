@@ -105,10 +105,16 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._calls = 0  # sends, edits and drafts made
         self._tasks: list[asyncio.Task[None]] = []
         self._observer: ReplyObserver | None = None
+        self._nonce_base = ""  # names this reply's messages to the platform (`identify`)
         self.delivered = asyncio.Event()  # set once the final state is shown (or cannot be)
 
     def observe(self, observer: ReplyObserver) -> None:
         self._observer = observer
+
+    def identify(self, nonce_base: str) -> None:
+        """Name each new message of this reply `nonce_base:index` to the platform, so a
+        process that continues the reply after a crash sends none of them twice."""
+        self._nonce_base = nonce_base
 
     @property
     def text(self) -> str:
@@ -333,11 +339,11 @@ class StreamingReply(ReplySink, Generic[Handle]):
         plain = shown is not None and shown.plain
         try:
             try:
-                handle = await self._call(shown, piece, plain)
+                handle = await self._call(index, piece, plain)
             except FormattingRejected:
                 log.info("formatting rejected; sending message %d as plain text", index)
                 plain = True
-                handle = await self._call(shown, piece, plain)
+                handle = await self._call(index, piece, plain)
         except RetryLater as exc:
             await self._window.pause(exc.retry_after_s)
             return False
@@ -366,8 +372,10 @@ class StreamingReply(ReplySink, Generic[Handle]):
         except Exception:  # the journal is a safety net: never let it cost the reply
             log.warning("could not record the reply's progress", exc_info=True)
 
-    async def _call(self, shown: _Message[Handle] | None, piece: str, plain: bool) -> Handle:
-        """Edit `shown` to `piece`, or send `piece` as a new message; the message's handle."""
+    async def _call(self, index: int, piece: str, plain: bool) -> Handle:
+        """Edit message `index` to `piece`, or send `piece` as that new message; the
+        message's handle."""
+        shown = self._messages[index] if index < len(self._messages) else None
         self._calls += 1
         if shown is not None:
             try:
@@ -376,4 +384,6 @@ class StreamingReply(ReplySink, Generic[Handle]):
                 return shown.handle
             except MessageGone:  # deleted by someone: post the text again
                 pass
-        return await bot_metrics.platform_call("send", self._transport.send(piece, plain=plain))
+        nonce = f"{self._nonce_base}:{index}" if self._nonce_base else ""
+        sending = self._transport.send(piece, plain=plain, nonce=nonce)
+        return await bot_metrics.platform_call("send", sending)

@@ -73,9 +73,11 @@ class Transport(ABC, Generic[Handle]):
     limits: DeliveryLimits
 
     @abstractmethod
-    async def send(self, text: str, *, plain: bool = False) -> Handle:
+    async def send(self, text: str, *, plain: bool = False, nonce: str = "") -> Handle:
         """Post a new message. `text` is Markdown; `plain` means send it without
-        formatting (after the platform rejected the formatted version)."""
+        formatting (after the platform rejected the formatted version). `nonce` is the
+        same when a process that took a reply over sends the same message again: a
+        platform that can (Discord) then creates it once."""
 
     @abstractmethod
     async def edit(self, handle: Handle, text: str, *, plain: bool = False) -> None:

@@ -77,7 +77,7 @@ class FakeTransport(Transport[int]):
             raise AssertionError(f"a message of {len(call.text)} characters was sent")
         self.calls.append(call)
 
-    async def send(self, text: str, *, plain: bool = False) -> int:
+    async def send(self, text: str, *, plain: bool = False, nonce: str = "") -> int:
         self._check(Call(self.clock.now(), "send", len(self.texts), text, plain))
         self.texts.append(text)
         return len(self.texts) - 1

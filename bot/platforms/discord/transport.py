@@ -13,6 +13,7 @@ and that becomes `RetryLater`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -91,6 +92,11 @@ async def translate(call: Coroutine[Any, Any, T], *, editing: bool = False) -> T
         raise RetryLater(1.0) from exc
 
 
+def discord_nonce(name: str) -> str:
+    """`name` as a Discord message nonce (at most 25 characters): a number from its hash."""
+    return str(int(hashlib.sha256(name.encode()).hexdigest()[:15], 16))
+
+
 class ChannelReply(Transport[discord.Message]):
     """A reply in a channel, thread or DM; the first message answers the user's message."""
 
@@ -103,20 +109,28 @@ class ChannelReply(Transport[discord.Message]):
         # Still sent if the user's message is deleted meanwhile.
         self._reference = reply_to.to_reference(fail_if_not_exists=False) if reply_to else None
 
-    async def send(self, text: str, *, plain: bool = False) -> discord.Message:
+    async def send(self, text: str, *, plain: bool = False, nonce: str = "") -> discord.Message:
         reference, self._reference = self._reference, None
+        # With a nonce Discord creates the message once: sent again by a process that took
+        # the reply over (the first one died before recording it), it is the same message.
+        once = {"nonce": discord_nonce(nonce)} if nonce else {}
         try:
-            return await translate(
-                self._channel.send(
+            message: discord.Message = await translate(
+                self._channel.send(  # type: ignore[call-overload]
                     text,
-                    reference=reference,  # type: ignore[arg-type]
+                    reference=reference,
                     mention_author=False,
                     allowed_mentions=_NO_MENTIONS,
+                    **once,
                 )
             )
         except RetryLater:
             self._reference = reference  # still the first message when retried
             raise
+        # Sent before under this nonce (Discord trims the ends of what it is given):
+        if message.content.strip() != text.strip():
+            await self.edit(message, text)
+        return message
 
     def message_ref(self, handle: discord.Message) -> str:
         return str(handle.id)
@@ -127,6 +141,7 @@ class ChannelReply(Transport[discord.Message]):
         partial = getattr(self._channel, "get_partial_message", None)
         if partial is None:
             raise NotImplementedError("this channel cannot edit a message by its id")
+        self._reference = None  # the reply's first message exists: it answers the question
         return partial(int(ref))  # type: ignore[no-any-return]
 
     async def edit(self, handle: discord.Message, text: str, *, plain: bool = False) -> None:
@@ -155,7 +170,7 @@ class InteractionReply(Transport[discord.Message]):
         self._interaction = interaction
         self._original_used = False
 
-    async def send(self, text: str, *, plain: bool = False) -> discord.Message:
+    async def send(self, text: str, *, plain: bool = False, nonce: str = "") -> discord.Message:
         if not self._original_used:
             message = await translate(
                 self._interaction.edit_original_response(

@@ -161,7 +161,8 @@ class TelegramTransport(Transport[int]):
             return text, None
         return converted, entities
 
-    async def send(self, text: str, *, plain: bool = False) -> int:
+    async def send(self, text: str, *, plain: bool = False, nonce: str = "") -> int:
+        # The Bot API has no idempotent send: `nonce` cannot be used.
         content, entities = self._content(text, plain)
         try:
             message = await self._bot.send_message(

@@ -141,6 +141,7 @@ class FakeDiscord:
         self.calls: list[Call] = []
         self.messages: dict[int, dict[str, Any]] = {}  # every message the bot posted, by id
         self.posted: dict[int, dict[str, Any]] = {}  # every message people posted, by id
+        self.nonces: dict[tuple[str, str], int] = {}  # (channel, nonce) -> message id
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id
         self.identifies: list[dict[str, Any]] = []
         self.identified: list[Identified] = []
@@ -577,9 +578,16 @@ class FakeDiscord:
     async def _create_message(self, request: web.Request) -> web.Response:
         body = await request.json()
         channel = request.match_info["channel"]
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and (channel, nonce) in self.nonces:
+            # Discord: a message sent again with the same nonce (within minutes) is the
+            # one created the first time.
+            return _json(self.messages[self.nonces[channel, nonce]])
         message = self._new_message(
             channel, body.get("content", ""), reference=body.get("message_reference")
         )
+        if nonce is not None:
+            self.nonces[channel, nonce] = int(message["id"])
         return _json(message)
 
     def _edit(self, message_id: int, body: dict[str, Any]) -> web.Response:

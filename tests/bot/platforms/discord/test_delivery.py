@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+import discord
+
+from bot.delivery import CallWindow, MonotonicClock, StreamingReply
+from bot.platforms.discord.transport import ChannelReply
 from tests.bot.platforms.discord.conftest import Running
 from tests.bot.platforms.discord.fake_discord import FakeDiscord
 from tests.bot.platforms.discord.fake_world import BOT_ID, GENERAL, OTHER
@@ -132,3 +136,29 @@ async def test_losing_the_channel_mid_reply_ends_that_reply_only(
     model.enqueue("still here")
     await fake.message(f"<@{BOT_ID}> hello?", channel=OTHER, mentions_bot=True)
     await fake.wait_for(lambda: fake.texts(OTHER) == ["still here"])
+
+
+async def test_a_message_sent_again_under_its_nonce_is_created_once(
+    fake: FakeDiscord, bot: Running
+) -> None:
+    # A process that took a reply over, with no record of the message the dead one had
+    # just sent, sends it again under the same nonce: Discord gives back the same message.
+    client = bot.adapter.client
+    assert client is not None
+    channel = client.get_channel(GENERAL)
+    assert isinstance(channel, discord.TextChannel)
+    window = CallWindow(50, 1.0, MonotonicClock())
+    first = StreamingReply(ChannelReply(channel), window, MonotonicClock())
+    first.identify("reply-1")
+    await first.append("the answer, cut")
+    await first.finish()
+    taken_over = StreamingReply(ChannelReply(channel), window, MonotonicClock())
+    taken_over.identify("reply-1")
+    await taken_over.append("the answer, whole")
+    await taken_over.finish()
+    assert fake.texts(GENERAL) == ["the answer, whole"]
+    other = StreamingReply(ChannelReply(channel), window, MonotonicClock())
+    other.identify("reply-2")
+    await other.append("another reply")
+    await other.finish()
+    assert fake.texts(GENERAL) == ["the answer, whole", "another reply"]
