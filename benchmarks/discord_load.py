@@ -29,7 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis.asyncio as aioredis  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
 from benchmarks.chat_load import both_runs, most_in_window, p95, timed_core  # noqa: E402
@@ -57,7 +56,7 @@ class Result:
 async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> Result:
     redis = await open_redis(redis_url)
     await redis.flushdb()
-    raw = aioredis.from_url(redis_url, decode_responses=False)
+    raw = await open_redis(redis_url, decode_responses=False)
     channels = [FIRST_CHANNEL + index for index in range(args.channels)]
     answers = {
         f"question {channel}-{n}": " ".join(f"{channel}.{n}.{w}" for w in range(args.words))

@@ -217,6 +217,8 @@ def tally(api: FakeBotApi, run: Run) -> dict[str, int]:
         lost += not complete
         if len(shown) > 1 and os.environ.get("REPLICAS_DEBUG"):
             print("doubled:", question.text, shown, file=sys.stderr)
+            for sent in api.sent_to(question.chat_id):
+                print("   ", sent.message_id, sent.versions, file=sys.stderr)
         doubled += len(shown) > 1
     for sent in api.sent:
         wanted = [q.answer for q in run.questions if q.chat_id == sent.chat_id]

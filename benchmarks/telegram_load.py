@@ -31,7 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import redis.asyncio as aioredis  # noqa: E402
 
 from benchmarks.chat_load import both_runs, most_in_window, p95, timed_core  # noqa: E402
 from bot.platforms.telegram.adapter import TelegramAdapter  # noqa: E402
@@ -70,7 +69,7 @@ def _most_per_second(calls: list[Call], key: str) -> int:
 async def run_once(redis_url: str, args: argparse.Namespace, limited: bool) -> Result:
     redis = await open_redis(redis_url)
     await redis.flushdb()
-    raw = aioredis.from_url(redis_url, decode_responses=False)
+    raw = await open_redis(redis_url, decode_responses=False)
     asker = user(4000, "Ann")
     chats: list[Json] = []
     for index in range(args.chats):

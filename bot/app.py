@@ -13,7 +13,6 @@ import logging
 from contextlib import AsyncExitStack
 from types import TracebackType
 
-import redis.asyncio as aioredis
 from langchain_core.language_models import BaseChatModel
 from langgraph_checkpoint_plainredis import AsyncRedisSaver
 
@@ -113,8 +112,9 @@ class App:
             LazyEmbedder(MiniLMEmbedder, MiniLMEmbedder.model_name, MiniLMEmbedder.dimensions)
         )
         self.documents = PgDocumentStore(self.pg_pool, embedder)
-        # The checkpointer stores binary blobs: it needs a client that does not decode.
-        raw_redis = aioredis.from_url(self.redis_url, decode_responses=False)
+        # The checkpointer stores binary blobs: it needs a client that does not decode (and,
+        # as every client here, waits for a free connection rather than failing at 100).
+        raw_redis = await open_redis(self.redis_url, decode_responses=False)
         self._stack.push_async_callback(raw_redis.aclose)
         checkpointer = AsyncRedisSaver(client=raw_redis, ttl=settings.conversation_ttl_s)
         self.inference = InferenceClient(self.redis)

@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
-import redis.asyncio as aioredis
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -81,7 +80,7 @@ async def core_on(
     environment (REPLICA_MODEL, REPLICA_TOKEN_DELAY_S)."""
     client = await open_redis(redis_url)
     stack.push_async_callback(client.aclose)
-    raw = aioredis.from_url(redis_url, decode_responses=False)
+    raw = await open_redis(redis_url, decode_responses=False)
     stack.push_async_callback(raw.aclose)
     inference = InferenceClient(client)
     stack.push_async_callback(inference.close)
