@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from bot.reply_journal import INTERRUPTED  # noqa: E402
 from inference.worker import Worker, WorkerConfig  # noqa: E402
 from storage.embedded_redis import EmbeddedRedis  # noqa: E402
 from storage.redis_conn import open_redis  # noqa: E402
+from tests.bot.platforms.processes import ReplicaProcess as Replica  # noqa: E402
 from tests.bot.platforms.telegram.fake_bot_api import (  # noqa: E402
     FakeBotApi,
     group_chat,
@@ -60,61 +60,16 @@ from tests.inference.scripted_runner import ScriptedRunner  # noqa: E402
 MESSAGE_CALLS = ("sendMessage", "editMessageText", "sendMessageDraft")
 
 
-class Replica:
-    """One bot process; `state` is what it last said: "standby" or "polling"."""
-
-    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
-        self.process = process
-        self.name = name
-        self.state = "starting"
-        self.polling_since: float | None = None
-        self._reader = asyncio.create_task(self._read())
-
-    @classmethod
-    async def start(
-        cls, api: FakeBotApi, redis_url: str, args: argparse.Namespace, name: str
-    ) -> Replica:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.bot.platforms.replica_process",
-            "telegram",
-            api.base_url,
-            api.base_file_url,
-            redis_url,
-            str(args.role_ttl),
-            stdout=asyncio.subprocess.PIPE,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "REPLICA_TOKEN_DELAY_S": str(args.token_delay),
-                "REPLICA_MODEL": "pool" if args.pool else "echo",
-            },
-            cwd=ROOT,
-        )
-        return cls(process, name)
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for line in self.process.stdout:
-            self.state = line.decode().strip()
-            if self.state == "polling":
-                self.polling_since = time.monotonic()
-
-    async def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        await self.process.wait()
-        self.state = "killed"
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), 30)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
-        await self._reader
+async def start_replica(api: FakeBotApi, redis_url: str, args: argparse.Namespace) -> Replica:
+    return await Replica.start(
+        "telegram",
+        api.base_url,
+        api.base_file_url,
+        redis_url,
+        str(args.role_ttl),
+        REPLICA_TOKEN_DELAY_S=str(args.token_delay),
+        REPLICA_MODEL="pool" if args.pool else "echo",
+    )
 
 
 @dataclass
@@ -176,14 +131,15 @@ async def kill_one(
     await victim.kill()
     run.killed_at = time.monotonic()
     print(
-        f"killed {victim.name} ({'polling' if run.killed_was_polling else 'standby'})",
+        f"killed process {victim.process.pid} "
+        f"({'polling' if run.killed_was_polling else 'standby'})",
         file=sys.stderr,
     )
     await asyncio.sleep(1.0)
-    replicas.append(await Replica.start(api, url, args, f"{victim.name}-restarted"))
+    replicas.append(await start_replica(api, url, args))
     while run.owner_again_at is None:
-        started = [r.polling_since for r in replicas if r is not victim and r.state == "polling"]
-        if started and started[0] is not None and started[0] > run.killed_at:
+        started = [r.since for r in replicas if r.state == "polling"]
+        if started and started[0] > run.killed_at:
             run.owner_again_at = started[0]
         await asyncio.sleep(0.05)
 
@@ -243,8 +199,7 @@ async def benchmark(args: argparse.Namespace) -> None:
             await api.start()
             pool = await start_pool(redis_server.url, args) if args.pool else None
             replicas = [
-                await Replica.start(api, redis_server.url, args, f"replica-{n}")
-                for n in range(args.processes)
+                await start_replica(api, redis_server.url, args) for _ in range(args.processes)
             ]
             try:
                 async with asyncio.timeout(120):

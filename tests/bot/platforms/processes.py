@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Self
 
@@ -14,11 +15,13 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 class ReplicaProcess:
-    """One bot process; `state` is the last line it printed ("polling", "ready", ...)."""
+    """One bot process; `state` is the last line it printed ("polling", "ready", ...),
+    `since` when it printed it (`time.monotonic()`)."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.state = "starting"
+        self.since = time.monotonic()
         self.changed = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
@@ -40,6 +43,7 @@ class ReplicaProcess:
         assert self.process.stdout is not None
         async for line in self.process.stdout:
             self.state = line.decode().strip()
+            self.since = time.monotonic()
             self.changed.set()
 
     async def reaches(self, *states: str) -> str:
@@ -52,6 +56,7 @@ class ReplicaProcess:
     async def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         await self.process.wait()
+        self.state = "killed"
 
     async def stop(self) -> None:
         if self.process.returncode is None:

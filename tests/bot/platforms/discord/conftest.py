@@ -47,6 +47,14 @@ class Running:
         await asyncio.wait_for(self.task, timeout=30)
 
 
+async def stop_all(running: list[Running]) -> None:
+    """Stop the adapters still running at a test's end (whatever a test left broken)."""
+    for started in running:
+        if not started.task.done():
+            with contextlib.suppress(Exception):
+                await started.stop()
+
+
 def settings_for(fake: FakeDiscord, **overrides: object) -> DiscordSettings:
     return DiscordSettings.model_validate(
         {"token": SecretStr(TOKEN), "api_url": fake.api_url, **overrides}
@@ -77,10 +85,7 @@ async def start_adapter(fake: FakeDiscord, core: BotCore) -> AsyncIterator[Start
         return started
 
     yield start
-    for started in running:
-        if not started.task.done():
-            with contextlib.suppress(Exception):
-                await started.stop()
+    await stop_all(running)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ shards, coordinating through one Redis."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import logging
@@ -20,7 +19,7 @@ from bot.platforms.base import BotCore
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.platforms.discord.config import DiscordSettings
 from bot.platforms.discord.shards import SharedIdentifyTurns
-from tests.bot.platforms.discord.conftest import Running, settings_for
+from tests.bot.platforms.discord.conftest import Running, settings_for, stop_all
 from tests.bot.platforms.discord.fake_discord import FakeDiscord
 from tests.bot.platforms.discord.fake_world import (
     BOT_ID,
@@ -74,10 +73,7 @@ async def start_process(
         return started
 
     yield start
-    for started in running:
-        if not started.task.done():
-            with contextlib.suppress(Exception):
-                await started.stop()
+    await stop_all(running)
     for redis in connections:
         await redis.aclose()
 

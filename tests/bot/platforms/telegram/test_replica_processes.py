@@ -39,17 +39,29 @@ async def start_process(
         await replica.stop()
 
 
-async def test_a_standby_takes_polling_over_from_a_killed_owner(
-    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
-) -> None:
-    replicas = [await start_process() for _ in range(2)]
+async def _owner_and_standby(
+    replicas: list[ReplicaProcess],
+) -> tuple[ReplicaProcess, ReplicaProcess]:
     waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
     await asyncio.wait(waits, timeout=60, return_when=asyncio.FIRST_COMPLETED)
     for waiting in waits:
         waiting.cancel()
-    await asyncio.sleep(1.0)  # the other stays a standby
     (owner,) = [r for r in replicas if r.state == "polling"]
     (standby,) = [r for r in replicas if r is not owner]
+    return owner, standby
+
+
+def _texts(api: FakeBotApi, chat: Json) -> list[str]:
+    return [s.text for s in api.sent_to(chat["id"])]
+
+
+async def test_a_standby_takes_polling_over_from_a_killed_owner(
+    start_process: Callable[..., asyncio.Future[ReplicaProcess]], api: FakeBotApi
+) -> None:
+    replicas = [await start_process() for _ in range(2)]
+    owner, standby = await _owner_and_standby(replicas)
+    await asyncio.sleep(1.0)
+    assert standby.state == "standby"  # one poller at a time
 
     ann = user(5001, "Ann")
     api.push(api.message(private_chat(ann), ann, "first question"))
@@ -73,12 +85,7 @@ async def test_a_question_whose_process_was_killed_mid_answer_is_answered_by_ano
 ) -> None:
     slow = {"REPLICA_TOKEN_DELAY_S": "0.5"}  # five words: over two seconds of answer
     replicas = [await start_process(**slow) for _ in range(2)]
-    waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
-    await asyncio.wait(waits, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-    for waiting in waits:
-        waiting.cancel()
-    (owner,) = [r for r in replicas if r.state == "polling"]
-    (other,) = [r for r in replicas if r is not owner]
+    owner, other = await _owner_and_standby(replicas)
 
     ann = user(5003, "Ann")
     chat = private_chat(ann)
@@ -91,22 +98,6 @@ async def test_a_question_whose_process_was_killed_mid_answer_is_answered_by_ano
     await asyncio.sleep(2.0)
     assert [s.text for s in api.sent_to(chat["id"])] == ["answer to: cut me off"]
     assert other.process.returncode is None
-
-
-async def _owner_and_standby(
-    replicas: list[ReplicaProcess],
-) -> tuple[ReplicaProcess, ReplicaProcess]:
-    waits = [asyncio.ensure_future(r.reaches("polling")) for r in replicas]
-    await asyncio.wait(waits, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-    for waiting in waits:
-        waiting.cancel()
-    (owner,) = [r for r in replicas if r.state == "polling"]
-    (standby,) = [r for r in replicas if r is not owner]
-    return owner, standby
-
-
-def _texts(api: FakeBotApi, chat: Json) -> list[str]:
-    return [s.text for s in api.sent_to(chat["id"])]
 
 
 async def test_a_reply_cut_by_a_killed_process_is_finished_in_the_same_message(
