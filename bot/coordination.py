@@ -35,6 +35,7 @@ from bot.delivery.pacing import CallWindow, Clock, MonotonicClock, Pacer, Pacing
 from bot.delivery.stream import StreamingReply
 from bot.delivery.transport import Handle
 from bot.reply_journal import JournalTracker, ReplyJournal, current_tracker
+from bot.turn_queue import tell_when_in_line
 from storage.call_windows import RedisCallWindows, WindowSpec
 from storage.intake_claims import Claim, ClaimState, IntakeClaims
 from storage.leases import RoleLease
@@ -170,7 +171,9 @@ class Coordination:
         stopping: asyncio.Event,
     ) -> None:
         """Until `stopping`: take over the events of `source` whose holder died before
-        handling them, and handle each (`handle(payload)`, run by `spawn`)."""
+        handling them, and handle each (`handle(payload)`, run by `spawn`), in the order
+        they came: each one's question takes its place in its conversation's queue before
+        the next is handled (a dead process often leaves a chat's next questions queued)."""
         interval = self.claims.lease_s / 3
         while not stopping.is_set():
             try:
@@ -178,22 +181,32 @@ class Coordination:
             except (RedisError, OSError) as exc:
                 log.warning("could not look for events to take over: %s", exc)
                 taken = []
-            for claim, payload in taken:
+            for claim, payload in sorted(taken, key=lambda item: _arrival(item[0].event_id)):
                 log.warning(
                     "handling %s %s, left unfinished by another process", source, claim.event_id
                 )
-                spawn(self._recovered(claim, payload, handle))
+                in_line = asyncio.Event()
+                spawn(self._recovered(claim, payload, handle, in_line))
+                await in_line.wait()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval)
 
     async def _recovered(
-        self, claim: Claim, payload: str, handle: Callable[[str], Awaitable[None]]
+        self,
+        claim: Claim,
+        payload: str,
+        handle: Callable[[str], Awaitable[None]],
+        in_line: asyncio.Event,
     ) -> None:
-        async with self._handling(claim):
-            try:
-                await handle(payload)
-            except Exception:  # one event must not stop the others being recovered
-                log.exception("handling a recovered %s event failed", claim.source)
+        tell_when_in_line(in_line)
+        try:
+            async with self._handling(claim):
+                try:
+                    await handle(payload)
+                except Exception:  # one event must not stop the others being recovered
+                    log.exception("handling a recovered %s event failed", claim.source)
+        finally:
+            in_line.set()
 
     def pacer(
         self,
@@ -207,6 +220,11 @@ class Coordination:
 
     def role(self, name: str) -> RoleLease:
         return RoleLease(self.redis, f"role:{name}", self.role_ttl_s)
+
+
+def _arrival(event_id: str) -> tuple[int, str]:
+    """Platform event ids grow with time (Telegram update ids, Discord snowflakes)."""
+    return (int(event_id), "") if event_id.isdigit() else (0, event_id)
 
 
 def pacers(
