@@ -169,11 +169,13 @@ class Coordination:
         handle: Callable[[str], Awaitable[None]],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         stopping: asyncio.Event,
+        lane_of: Callable[[str], str] | None = None,
     ) -> None:
         """Until `stopping`: take over the events of `source` whose holder died before
-        handling them, and handle each (`handle(payload)`, run by `spawn`), in the order
-        they came: each one's question takes its place in its conversation's queue before
-        the next is handled (a dead process often leaves a chat's next questions queued)."""
+        handling them, and handle each (`handle(payload)`, run by `spawn`). Events of one
+        lane (`lane_of(payload)`: a chat, a channel) are handled in the order they came,
+        each question taking its place in its conversation's queue before the next (a dead
+        process often leaves a chat's next questions queued); lanes go side by side."""
         interval = self.claims.lease_s / 3
         while not stopping.is_set():
             try:
@@ -181,15 +183,30 @@ class Coordination:
             except (RedisError, OSError) as exc:
                 log.warning("could not look for events to take over: %s", exc)
                 taken = []
+            lanes: dict[str, list[tuple[Claim, str]]] = {}
             for claim, payload in sorted(taken, key=lambda item: _arrival(item[0].event_id)):
                 log.warning(
                     "handling %s %s, left unfinished by another process", source, claim.event_id
                 )
-                in_line = asyncio.Event()
-                spawn(self._recovered(claim, payload, handle, in_line))
-                await in_line.wait()
+                lane = _lane(lane_of, payload) or claim.event_id
+                lanes.setdefault(lane, []).append((claim, payload))
+            for events in lanes.values():
+                spawn(self._recover_in_order(events, handle, spawn))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval)
+
+    async def _recover_in_order(
+        self,
+        events: list[tuple[Claim, str]],
+        handle: Callable[[str], Awaitable[None]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        for claim, payload in events:
+            in_line = asyncio.Event()
+            spawn(self._recovered(claim, payload, handle, in_line))
+            # Bounded: the events after it hold claims that are not refreshed yet.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(in_line.wait(), self.claims.lease_s / 4)
 
     async def _recovered(
         self,
@@ -220,6 +237,15 @@ class Coordination:
 
     def role(self, name: str) -> RoleLease:
         return RoleLease(self.redis, f"role:{name}", self.role_ttl_s)
+
+
+def _lane(lane_of: Callable[[str], str] | None, payload: str) -> str:
+    if lane_of is None:
+        return ""
+    try:
+        return lane_of(payload)
+    except (ValueError, KeyError, TypeError):  # an odd payload: handled on its own
+        return ""
 
 
 def _arrival(event_id: str) -> tuple[int, str]:

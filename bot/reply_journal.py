@@ -32,6 +32,7 @@ from redis.exceptions import RedisError
 
 from bot.delivery.stream import StreamingReply
 from bot.failures import describe_failure
+from bot.turn_queue import has_place
 from inference.client import JOB_SUBMITTED
 from inference.errors import InferenceError
 from inference.protocol import Chunk, output_stream
@@ -222,6 +223,7 @@ class ReplyJournal:
                     await reply.start()
                     await reply.append(output)
                     attached = True
+                    has_place()  # its messages are where they are: the next event may go
                 elif not shown_of_job.startswith(output):
                     return _Reattached.NOT_ATTACHED
         except InferenceError as exc:

@@ -35,7 +35,9 @@ def tell_when_in_line(event: asyncio.Event) -> None:
     _in_line.set(event)
 
 
-def _has_place() -> None:
+def has_place() -> None:
+    """The question asked from this context has its place (or needs none): the next one
+    may go."""
     event = _in_line.get()
     if event is not None:
         event.set()
@@ -61,14 +63,14 @@ class TurnQueue:
         key = scope.conversation_key
         lease = await self._locks.acquire(key, scope.user_key)
         if lease is not None and await self._queue.waiting(key) == 0:
-            _has_place()
+            has_place()
             return lease
         if lease is not None:  # free, but others were queued first: they go first
             await lease.release()
         if interrupt is not None:
             await interrupt()
         ticket = await self._join(scope)
-        _has_place()
+        has_place()
         try:
             return await self._take_turn(scope, ticket, sink, check_open)
         finally:

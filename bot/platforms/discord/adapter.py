@@ -250,7 +250,11 @@ class DiscordAdapter(PlatformAdapter):
         if coordination is None:
             return []
         recover = coordination.recover(
-            self._messages_source, self._answer_payload, self.in_flight.spawn, stopping
+            self._messages_source,
+            self._answer_payload,
+            self.in_flight.spawn,
+            stopping,
+            lane_of=lambda payload: str(json.loads(payload)["channel"]),
         )
         return [asyncio.create_task(recover, name="discord-recover")]
 

@@ -199,7 +199,11 @@ class TelegramAdapter(PlatformAdapter):
             return None
         return asyncio.create_task(
             coordination.recover(
-                self._updates_source, self._serve_payload, self.in_flight.spawn, stopping
+                self._updates_source,
+                self._serve_payload,
+                self.in_flight.spawn,
+                stopping,
+                lane_of=lambda payload: str(json.loads(payload)["message"]["chat"]["id"]),
             )
         )
 
