@@ -72,17 +72,25 @@ def check_targets(base: str, *expectations: str, timeout_s: float = 120.0) -> No
 _METRIC = re.compile(r"\b((?:bot|inference)_[a-z_]+)\b")
 
 
-def check_dashboard(base: str, path: str) -> None:
+def check_dashboard(base: str, path: str, timeout_s: float = 60.0) -> None:
+    """Every query names metrics Prometheus has scraped, and parses. A counter appears
+    only once something counted (a job done), and Prometheus sees it at its next scrape
+    (every 15 s): names still missing are looked for again until `timeout_s`."""
     with open(path, encoding="utf-8") as handle:
         dashboard = json.load(handle)
-    known = set(prometheus_api(base, "label/__name__/values"))
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     if not exprs:
         raise SystemExit(f"{path}: no queries")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        known = set(prometheus_api(base, "label/__name__/values"))
+        missing = {name for expr in exprs for name in _METRIC.findall(expr) if name not in known}
+        if not missing:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{path}: its queries name metrics nobody exports: {sorted(missing)}")
+        time.sleep(3)
     for expr in exprs:
-        missing = {name for name in _METRIC.findall(expr) if name not in known}
-        if missing:
-            raise SystemExit(f"{path}: {expr!r} names metrics nobody exports: {sorted(missing)}")
         prometheus_api(base, "query", query=expr)  # a query that does not parse fails here
     print(f"ok: {len(exprs)} dashboard queries evaluate against scraped metric names")
 
