@@ -19,27 +19,21 @@ prompt (and written-out calculations still sent straight to the calculator when
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
     HumanMessage,
     RemoveMessage,
     SystemMessage,
-    ToolCall,
     ToolMessage,
 )
-from langchain_core.messages.tool import tool_call as make_tool_call
-from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable, RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.config import get_stream_writer
-from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
@@ -54,11 +48,11 @@ from agent_graph.decisions import (
 from agent_graph.document_answer import (
     DocumentAnswers,
     RunawayGuard,
-    close_stream,
     shown_answer,
 )
 from agent_graph.events import TextDelta
 from agent_graph.fixed_answers import say
+from agent_graph.generation import generate, without_calls
 from agent_graph.history import fit_history, overflow, repair_tool_pairs
 from agent_graph.prompts import (
     PromptStyle,
@@ -104,73 +98,6 @@ class _Runaway(Exception):
 
 ToolRouting = Literal["router", "model", "off"]
 TOOL_ROUTING_MODES: tuple[ToolRouting, ...] = ("router", "model", "off")
-
-
-def _without_calls(message: AIMessage) -> AIMessage:
-    """`message` as a plain answer: a model offered no tools cannot call one."""
-    if not message.tool_calls and not message.invalid_tool_calls:
-        return message
-    return message.model_copy(update={"tool_calls": [], "invalid_tool_calls": []})
-
-
-def _with_call_ids(message: AIMessage) -> AIMessage:
-    """Every tool call with an id (results are paired by it); unparsable calls kept as
-    calls with no arguments, so the model is told what its arguments should have been."""
-    calls: list[ToolCall] = [
-        make_tool_call(
-            name=call["name"], args=call["args"], id=call["id"] or f"call_{uuid.uuid4().hex}"
-        )
-        for call in message.tool_calls
-    ]
-    calls += [
-        make_tool_call(
-            name=bad["name"] or "unknown", args={}, id=bad["id"] or f"call_{uuid.uuid4().hex}"
-        )
-        for bad in message.invalid_tool_calls
-    ]
-    if not calls:
-        return message
-    return message.model_copy(update={"tool_calls": calls, "invalid_tool_calls": []})
-
-
-async def _generate(
-    runnable: Runnable[Any, Any],
-    prompt: list[BaseMessage],
-    config: RunnableConfig,
-    on_text: Callable[[str], None] | None = None,
-    **kw: Any,
-) -> AIMessage:
-    """The model's reply. Its tokens stream to the person as they come, or, with
-    `on_text`, go to that callback instead (which decides what the person sees)."""
-    if on_text is not None:
-        config = {**config, "tags": [*(config.get("tags") or []), TAG_NOSTREAM]}
-    # Merging the stream here keeps tool calls however the model implements ainvoke.
-    merged: AIMessageChunk | None = None
-    configurable = config.get("configurable", {})
-    routing: dict[str, str] = {}
-    # The community the turn belongs to: the pool admits communities' jobs fairly.
-    if configurable.get("document_scope"):
-        routing["scope"] = str(configurable["document_scope"])
-    # The conversation: its next job goes to the worker that holds its prefix.
-    if configurable.get("thread_id"):
-        routing["affinity"] = str(configurable["thread_id"])
-    kw = {**routing, **kw}
-    # Closed on the way out, so a caller that stops reading (`on_text` raising) ends
-    # the generation rather than leaving it to the garbage collector.
-    chunks = runnable.astream(prompt, config, **kw)
-    try:
-        async for chunk in chunks:
-            if isinstance(chunk, AIMessageChunk):
-                merged = chunk if merged is None else merged + chunk
-                if on_text is not None and chunk.text:
-                    on_text(chunk.text)
-    finally:
-        await close_stream(chunks)
-    if merged is None:
-        return AIMessage("")
-    message = message_chunk_to_message(merged)
-    assert isinstance(message, AIMessage)
-    return _with_call_ids(message)
 
 
 def build_graph(
@@ -265,7 +192,7 @@ def build_graph(
             response = await _with_tools_or_plain(prompt, offered, config, sampling)
         else:
             prompt = [SystemMessage(system_prompt), *history]
-            response = _without_calls(await _generate(model, prompt, config, **sampling))
+            response = without_calls(await generate(model, prompt, config, **sampling))
         return {"messages": [*removals, response]}
 
     async def answer_from_memory(
@@ -287,7 +214,7 @@ def build_graph(
             and not (isinstance(message, AIMessage) and message.tool_calls)
         ]
         prompt = [SystemMessage(system_prompt), *asked]
-        response = _without_calls(await _generate(model, prompt, config, **sampling))
+        response = without_calls(await generate(model, prompt, config, **sampling))
         return AIMessage(note + response.text)
 
     async def answer_from_tool(
@@ -308,7 +235,7 @@ def build_graph(
         sources = web_sources(found)
         guard = CallGuard(lambda text: write(TextDelta(text)))
         try:
-            await _generate(model, prompt, config, on_text=guard.feed, **sampling)
+            await generate(model, prompt, config, on_text=guard.feed, **sampling)
         except Exception:
             if not sources:
                 raise
@@ -343,7 +270,7 @@ def build_graph(
                 raise _Runaway
 
         try:
-            await _generate(model, prompt, config, on_text=feed, **sampling)
+            await generate(model, prompt, config, on_text=feed, **sampling)
         except _Runaway:
             pass
         except Exception:  # the evidence answers even when the model cannot
@@ -370,10 +297,10 @@ def build_graph(
         sampling: dict[str, Any],
     ) -> AIMessage:
         try:
-            return await _generate(bound(offered), prompt, config, **sampling)
+            return await generate(bound(offered), prompt, config, **sampling)
         except Exception:  # e.g. a tool call cut off by max_tokens: answer without tools
             logger.warning("generation with tools failed; answering without", exc_info=True)
-            return await _generate(model, prompt, config, **sampling)
+            return await generate(model, prompt, config, **sampling)
 
     async def call_tools(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
         context, offered = _turn(config, tools)
