@@ -53,13 +53,13 @@ class _Handling:
         self.claims = claims
         self.journal = journal
         self.claim = claim
-        self.trackers: list[JournalTracker] = []
+        self.tracker: JournalTracker | None = None  # the journal of its reply
         self.finishing: list[asyncio.Task[None]] = []
 
     @property
     def again(self) -> bool:
-        """A reply was ended by a restart: the event is to be handled again."""
-        return any(tracker.again for tracker in self.trackers)
+        """Its reply was ended by a restart: the event is to be handled again."""
+        return self.tracker is not None and self.tracker.again
 
     def finish_when(self, delivered: asyncio.Event) -> None:
         async def finish() -> None:
@@ -70,8 +70,8 @@ class _Handling:
         self.finishing.append(asyncio.create_task(finish()))
 
     async def drop_journal(self) -> None:
-        for tracker in self.trackers:
-            await tracker.drop()
+        if self.tracker is not None:
+            await self.tracker.drop()
 
 
 _handled: contextvars.ContextVar[_Handling | None] = contextvars.ContextVar(
@@ -297,9 +297,7 @@ async def track_reply(reply: StreamingReply[Handle]) -> StreamingReply[Handle] |
     except (RedisError, OSError) as exc:  # without the journal, still answer
         log.warning("could not read the reply journal of %s: %s", key, exc)
         answer_in = reply
-    tracker = current_tracker()
-    if tracker is not None:
-        handling.trackers.append(tracker)
+    handling.tracker = current_tracker()
     handling.finish_when((answer_in or reply).delivered)
     return answer_in
 

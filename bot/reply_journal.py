@@ -35,7 +35,7 @@ from bot.failures import describe_failure
 from bot.turn_queue import has_place
 from inference.client import JOB_SUBMITTED
 from inference.errors import InferenceError
-from inference.protocol import Chunk, output_stream
+from inference.protocol import Chunk
 from storage.reply_journal import JournalEntry, ReplyJournalStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ class _Reattached(enum.Enum):
 
 class JobOutputs(Protocol):
     """Where a pool job's output is read again (`inference.client.InferenceClient`)."""
+
+    async def has_output(self, job_id: str) -> bool: ...
 
     def follow(self, job_id: str, resume_from: str = "0-0") -> AsyncIterator[Chunk]: ...
 
@@ -175,31 +177,32 @@ class ReplyJournal:
             len(entry.messages),
             entry.job_id or "none",
         )
-        self.track(key, reply, entry)
-        try:
-            outcome = await self._reattach(entry, reply)
-        except NotImplementedError:  # the platform cannot edit a message it did not send
-            outcome = _Reattached.ENDED_CUT
+        outcome = await self._reattach(key, entry, reply)
         if outcome is _Reattached.FINISHED:
             log.info("finished a reply left unfinished by another process (%s)", key)
             return None
-        if outcome is _Reattached.NOT_ATTACHED:
-            await self._mark_interrupted(entry, reply.for_same_destination())
+        if outcome is _Reattached.NOT_ATTACHED:  # `reply` is untouched: it marks the cut
+            await self._mark_interrupted(entry, reply)
         fresh = reply.for_same_destination()
         again = JournalEntry(conversation=entry.conversation, nonce_base=secrets.token_hex(8))
         self.track(key, fresh, again)
+        # From now on the journal describes the new answer, not the cut reply.
+        await self.store.save(key, again)
         return fresh
 
-    async def _reattach(self, entry: JournalEntry, reply: StreamingReply[Any]) -> _Reattached:
-        """Finish `entry`'s messages in `reply` from its job's output, when that shows
-        exactly what the job wrote after the text."""
+    async def _reattach(
+        self, key: str, entry: JournalEntry, reply: StreamingReply[Any]
+    ) -> _Reattached:
+        """Finish `entry`'s messages in `reply` (journalled under `key` once it goes on)
+        from its job's output, when that shows exactly what the job wrote after the
+        text."""
         shown_of_job = entry.text[len(entry.job_base) :]
         if (
             self._jobs is None
             or not entry.job_id
             or not entry.text.startswith(entry.job_base)
             or not shown_of_job  # nothing of this job was shown: it may not be the answer
-            or not await self.store.exists(output_stream(entry.job_id))
+            or not await self._jobs.has_output(entry.job_id)
         ):
             return _Reattached.NOT_ATTACHED
         output = ""
@@ -210,6 +213,7 @@ class ReplyJournal:
                     break
                 if chunk.kind == "tool_call":  # the answer needs a tool: not ours to run
                     if attached:
+                        reply.observe(None)  # ended cut: not to be journalled as shown whole
                         await reply.fail(INTERRUPTED)
                         return _Reattached.ENDED_CUT
                     return _Reattached.NOT_ATTACHED
@@ -219,7 +223,11 @@ class ReplyJournal:
                 elif len(output) >= len(shown_of_job):
                     if not output.startswith(shown_of_job):
                         return _Reattached.NOT_ATTACHED
-                    reply.restore(entry.messages, entry.job_base)
+                    try:
+                        reply.restore(entry.messages, entry.job_base)
+                    except NotImplementedError:  # it cannot edit a message it did not send
+                        return _Reattached.NOT_ATTACHED
+                    self.track(key, reply, entry)
                     await reply.start()
                     await reply.append(output)
                     attached = True

@@ -206,6 +206,10 @@ class InferenceClient:
         waiting: Any = await self._redis.xrange(JOBS_STREAM, min=start, max="+", count=limit)
         return len(waiting)
 
+    async def has_output(self, job_id: str) -> bool:
+        """Whether the job's output is still in Redis (it expires after the job ends)."""
+        return bool(await self._redis.exists(output_stream(job_id)))
+
     async def cancel(self, job_id: str) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(cancel_key(job_id), "1", ex=CANCEL_TTL_S)

@@ -80,6 +80,3 @@ class ReplyJournalStore:
 
     async def drop(self, key: str) -> None:
         await self._redis.delete(key)
-
-    async def exists(self, key: str) -> bool:
-        return bool(await self._redis.exists(key))

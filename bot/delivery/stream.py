@@ -108,7 +108,7 @@ class StreamingReply(ReplySink, Generic[Handle]):
         self._nonce_base = ""  # names this reply's messages to the platform (`identify`)
         self.delivered = asyncio.Event()  # set once the final state is shown (or cannot be)
 
-    def observe(self, observer: ReplyObserver) -> None:
+    def observe(self, observer: ReplyObserver | None) -> None:
         self._observer = observer
 
     def identify(self, nonce_base: str) -> None:
