@@ -53,6 +53,7 @@ from bot.platforms.telegram.transport import (
     PRIVATE_LIMITS,
     TelegramTransport,
 )
+from bot.platforms.telegram.webhook import lane_of
 from bot.reply_sink import send_text
 from bot.requests import ChatMessage, CommandCall, UploadRequest, VoiceMessage
 from bot.scope import Role, Scope
@@ -203,7 +204,8 @@ class TelegramAdapter(PlatformAdapter):
                 self._serve_payload,
                 self.in_flight.spawn,
                 stopping,
-                lane_of=lambda payload: str(json.loads(payload)["message"]["chat"]["id"]),
+                # Taken over in order per chat, as webhook updates are answered.
+                lane_of=lambda payload: lane_of(json.loads(payload)) or "",
             )
         )
 

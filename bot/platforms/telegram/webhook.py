@@ -102,7 +102,7 @@ class WebhookReceiver:
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             log.warning("refused a webhook post from %s: no update_id", request.remote)
             return web.Response(status=400)
-        lane = _lane_of(update)
+        lane = lane_of(update)
         if lane is None:  # not a message (allowed_updates asks for messages only)
             return web.Response()
         try:
@@ -115,7 +115,7 @@ class WebhookReceiver:
         return web.Response()
 
 
-def _lane_of(update: dict[str, object]) -> str | None:
+def lane_of(update: dict[str, object]) -> str | None:
     """A chat's updates are answered in order: the chat is the lane."""
     message = update.get(Update.MESSAGE)
     chat = message.get("chat") if isinstance(message, dict) else None
